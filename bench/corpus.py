@@ -1,0 +1,194 @@
+"""Benchmark corpora: what each one holds, generating it once into a cache, and checking output.
+
+A corpus is N files of S bytes of pseudo-random data under ``<root>/www/<name>/``. The bytes come
+from a fixed seed, so every machine and every run serves the same content. Generation happens
+only when the corpus is missing or incomplete: a stamp file is written after the last byte.
+
+The ``memory`` corpus is virtual: nginx answers every ``/m/<anything>`` with a 1-byte body, so
+a 500,000-URL list needs no files on disk (see server.py).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+KiB = 1024
+MiB = 1024 * KiB
+GiB = 1024 * MiB
+
+SEED = 20240601
+# Files are cut from one random pool at random offsets: as random as generating every byte
+# (random.randbytes runs at ~150 MB/s here; the 4 GiB corpus would take half a minute),
+# distinct per file so a tool that swaps two files is caught, and limited only by write speed.
+POOL_SIZE = 8 * MiB
+CHUNK = 1 * MiB
+STAMP_VERSION = 1
+
+# URL path prefix that nginx answers with a fixed tiny body (server.py).
+MEMORY_PREFIX = "m"
+MEMORY_SIZES = (20_000, 500_000)
+
+
+@dataclass(frozen=True)
+class Corpus:
+    name: str
+    count: int
+    size: int  # bytes per file
+
+    @property
+    def total_bytes(self) -> int:
+        return self.count * self.size
+
+    def file_names(self) -> list[str]:
+        width = len(str(self.count - 1))
+        return [f"f{i:0{width}d}.bin" for i in range(self.count)]
+
+
+CORPORA: dict[str, Corpus] = {
+    c.name: c
+    for c in (
+        Corpus("huge", 4, 1 * GiB),
+        Corpus("many", 10_000, 16 * KiB),
+        Corpus("large", 4, 256 * MiB),
+        Corpus("medium", 64, 4 * MiB),
+        Corpus("small", 2000, 16 * KiB),
+    )
+}
+ALL_NAMES = (*CORPORA, "memory")
+DEFAULT_NAMES = ("large", "medium", "small")
+
+
+def choose_root(wanted: list[Corpus]) -> Path:
+    """/dev/shm/adl-bench when tmpfs has room for the corpora and one tool's output, else /tmp.
+
+    Output must be on tmpfs where possible: ext4 file creation here varies 1.2k-3k files/s from
+    run to run, which would drown the difference between the tools (DESIGN.md section 4).
+    """
+    shm = Path("/dev/shm")
+    if shm.is_dir():
+        root = shm / "adl-bench"
+        missing = sum(c.total_bytes for c in wanted if not is_generated(root, c))
+        biggest_output = max((c.total_bytes for c in wanted), default=0)
+        # Margin: tmpfs is RAM; leave room for the tools themselves and the rest of the machine.
+        if shutil.disk_usage(shm).free > missing + biggest_output + 2 * GiB:
+            return root
+    return Path("/tmp/adl-bench")
+
+
+def corpus_dir(root: Path, corpus: Corpus) -> Path:
+    return root / "www" / corpus.name
+
+
+def _stamp_path(root: Path, corpus: Corpus) -> Path:
+    return root / "stamps" / f"{corpus.name}.json"
+
+
+def _stamp(corpus: Corpus) -> dict:
+    return {"version": STAMP_VERSION, "seed": SEED, "count": corpus.count, "size": corpus.size}
+
+
+def is_generated(root: Path, corpus: Corpus) -> bool:
+    try:
+        return json.loads(_stamp_path(root, corpus).read_text()) == _stamp(corpus)
+    except (OSError, ValueError):
+        return False
+
+
+def ensure_generated(root: Path, corpus: Corpus, log) -> None:
+    """Write the corpus unless a matching stamp says it is already complete."""
+    if is_generated(root, corpus):
+        return
+    directory = corpus_dir(root, corpus)
+    size = human_bytes(corpus.size)
+    log(f"generating corpus {corpus.name}: {corpus.count} x {size} in {directory}")
+    shutil.rmtree(directory, ignore_errors=True)
+    directory.mkdir(parents=True)
+    pool = memoryview(random.Random(SEED).randbytes(POOL_SIZE))
+    for index, name in enumerate(corpus.file_names()):
+        rng = random.Random(f"{SEED}:{corpus.name}:{index}")
+        with open(directory / name, "wb") as f:
+            for piece in _file_pieces(pool, rng, corpus.size):
+                f.write(piece)
+    stamp = _stamp_path(root, corpus)
+    stamp.parent.mkdir(parents=True, exist_ok=True)
+    stamp.write_text(json.dumps(_stamp(corpus)))
+
+
+def _file_pieces(pool: memoryview, rng: random.Random, size: int) -> Iterator[memoryview]:
+    remaining = size
+    while remaining:
+        n = min(CHUNK, remaining)
+        offset = rng.randrange(len(pool) - n + 1)
+        yield pool[offset : offset + n]
+        remaining -= n
+
+
+def write_url_list(path: Path, urls: list[str]) -> None:
+    path.write_text("".join(f"{u}\n" for u in urls))
+
+
+def corpus_urls(base_url: str, corpus: Corpus) -> list[str]:
+    return [f"{base_url}/{corpus.name}/{name}" for name in corpus.file_names()]
+
+
+def memory_urls(base_url: str, count: int) -> list[str]:
+    width = len(str(count - 1))
+    return [f"{base_url}/{MEMORY_PREFIX}/{i:0{width}d}" for i in range(count)]
+
+
+# --- verification -----------------------------------------------------------------------------
+
+
+def output_files(out: Path) -> dict[str, Path]:
+    """Regular files at the top of OUT, skipping dot-names (adl's .adl/ journal and the like)."""
+    with os.scandir(out) as entries:
+        return {e.name: Path(e.path) for e in entries if e.is_file() and e.name[0] != "."}
+
+
+def verify_corpus(root: Path, corpus: Corpus, out: Path) -> str | None:
+    """None when OUT holds exactly the corpus, byte for byte; else what is wrong."""
+    got = output_files(out)
+    expected = corpus.file_names()
+    missing = [n for n in expected if n not in got]
+    extra = sorted(set(got) - set(expected))
+    source = corpus_dir(root, corpus)
+    corrupt = [n for n in expected if n in got and not same_bytes(source / n, got[n])]
+    return _problems(missing=missing, corrupt=corrupt, extra=extra)
+
+
+def verify_count(out: Path, count: int) -> str | None:
+    """The memory corpus: only the number of files is checked (the bodies are all one byte)."""
+    got = len(output_files(out))
+    return None if got == count else f"{got} files, expected {count}"
+
+
+def _problems(**named: list[str]) -> str | None:
+    parts = [f"{len(names)} {what} (e.g. {names[0]})" for what, names in named.items() if names]
+    return "; ".join(parts) or None
+
+
+def same_bytes(a: Path, b: Path) -> bool:
+    # Sizes first: cheap, and catches short or padded files without reading them.
+    if a.stat().st_size != b.stat().st_size:
+        return False
+    with open(a, "rb") as fa, open(b, "rb") as fb:
+        while True:
+            x = fa.read(CHUNK)
+            if x != fb.read(CHUNK):
+                return False
+            if not x:
+                return True
+
+
+def human_bytes(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:g} {unit}"
+        n /= 1024
+    raise AssertionError("unreachable")

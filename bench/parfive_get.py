@@ -1,0 +1,40 @@
+"""parfive as a command line for the benchmark: parfive_get.py LIST OUT [-j N] | --version
+
+Downloads every URL in LIST into OUT with parfive.Downloader(max_conn=N), no progress bars,
+and exits 1 when any download failed (parfive itself only reports errors in its Results).
+max_splits=1: one connection per file, like the other tools' -j N (parfive's default of 5 would
+open 5 Range connections per file and so 25 at once).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import parfive
+
+
+def main() -> int:
+    if sys.argv[1:] == ["--version"]:
+        print(f"parfive {parfive.__version__}")
+        return 0
+    parser = argparse.ArgumentParser()
+    parser.add_argument("list")
+    parser.add_argument("out")
+    parser.add_argument("-j", "--jobs", type=int, default=5)
+    args = parser.parse_args()
+
+    downloader = parfive.Downloader(max_conn=args.jobs, max_splits=1, progress=False)
+    with open(args.list) as f:
+        for line in f:
+            url = line.strip()
+            if url and not url.startswith("#"):
+                downloader.enqueue_file(url, path=args.out)
+    results = downloader.download()
+    for error in results.errors:
+        print(f"{error.url}: {error.exception}", file=sys.stderr)
+    return 1 if results.errors else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Install the benchmark's server (nginx) and the peer downloaders it compares adl with.
+# Idempotent: each tool is installed only when missing. Needs root (or sudo) for apt-get.
+set -euo pipefail
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+
+missing=()
+command -v nginx  >/dev/null 2>&1 || missing+=(nginx)
+command -v curl   >/dev/null 2>&1 || missing+=(curl)
+command -v aria2c >/dev/null 2>&1 || missing+=(aria2)
+command -v wget2  >/dev/null 2>&1 || missing+=(wget2)
+
+if [ "${#missing[@]}" -gt 0 ]; then
+    echo "setup: apt-get install ${missing[*]}" >&2
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+else
+    echo "setup: nginx curl aria2c wget2 already installed" >&2
+fi
+
+# parfive goes into the interpreter that runs the harness, so bench/parfive_get.py can import it.
+PY="${PYTHON:-python3}"
+if ! "$PY" -c 'import parfive' >/dev/null 2>&1; then
+    echo "setup: pip install parfive" >&2
+    "$PY" -m pip install -q parfive
+else
+    echo "setup: parfive already installed" >&2
+fi
+
+for t in nginx curl aria2c wget2; do
+    printf '%-7s %s\n' "$t" "$(command -v "$t")" >&2
+done
+"$PY" -c 'import parfive; print("parfive ", parfive.__version__)' >&2

@@ -1,0 +1,170 @@
+"""The library's entry points: `iter_downloads` and `download_all`.
+
+This module owns the ClientSession's and the journal's lifetimes. Options are keyword-only,
+with the same names and defaults as the CLI flags.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import aiohttp
+
+from ._version import __version__
+from .engine import Engine, Sleep
+from .errors import OptionsError
+from .events import Event, Notice
+from .inputs import ListEntry, entries_from_urls
+from .journal import Journal, MemoryJournal, open_journal
+from .options import MiB, OnExists, Options
+from .results import BatchResult, Result
+from .transfer import Transfer
+
+USER_AGENT = f"adl/{__version__}"
+
+
+async def download_all(
+    urls: Iterable[str],
+    dest: str | os.PathLike[str] = ".",
+    jobs: int = 5,
+    *,
+    retries: int = 5,
+    timeout: float = 60.0,
+    connect_timeout: float = 30.0,
+    on_exists: OnExists | str = OnExists.SKIP,
+    per_host: int = 0,
+    chunk_size: int = 1 * MiB,
+    max_redirects: int = 10,
+    content_disposition: bool = False,
+    resume: bool = True,
+    stall_speed: int = 1024,
+    stall_time: float = 60.0,
+    on_event: Callable[[Event], None] | None = None,
+    session: aiohttp.ClientSession | None = None,
+) -> BatchResult:
+    """Download every URL into `dest`; return one Result per URL, in input order.
+
+    Failed files are reported in the result (`.ok`, `.failed`), never raised. With
+    `resume=True` (the default) a journal in `dest/.adl` lets a second call finish what an
+    interrupted one started. `session` lets you bring your own aiohttp.ClientSession.
+    """
+    options = Options(
+        jobs=jobs, retries=retries, timeout=timeout, connect_timeout=connect_timeout,
+        on_exists=on_exists, per_host=per_host, chunk_size=chunk_size,
+        max_redirects=max_redirects, content_disposition=content_disposition, resume=resume,
+        stall_speed=stall_speed, stall_time=stall_time,
+    )  # fmt: skip
+    results = [
+        r async for r in run_batch(entries_from_urls(urls), dest, options, on_event, session)
+    ]
+    results.sort(key=lambda r: r.line_no)
+    return BatchResult(tuple(results))
+
+
+async def iter_downloads(
+    urls: Iterable[str],
+    dest: str | os.PathLike[str] = ".",
+    jobs: int = 5,
+    *,
+    retries: int = 5,
+    timeout: float = 60.0,
+    connect_timeout: float = 30.0,
+    on_exists: OnExists | str = OnExists.SKIP,
+    per_host: int = 0,
+    chunk_size: int = 1 * MiB,
+    max_redirects: int = 10,
+    content_disposition: bool = False,
+    resume: bool = True,
+    stall_speed: int = 1024,
+    stall_time: float = 60.0,
+    on_event: Callable[[Event], None] | None = None,
+    session: aiohttp.ClientSession | None = None,
+) -> AsyncIterator[Result]:
+    """Like `download_all`, but yield each Result as its file completes.
+
+    `urls` is consumed lazily: a generator over a file of millions of lines is fine.
+    """
+    options = Options(
+        jobs=jobs, retries=retries, timeout=timeout, connect_timeout=connect_timeout,
+        on_exists=on_exists, per_host=per_host, chunk_size=chunk_size,
+        max_redirects=max_redirects, content_disposition=content_disposition, resume=resume,
+        stall_speed=stall_speed, stall_time=stall_time,
+    )  # fmt: skip
+    async for result in run_batch(entries_from_urls(urls), dest, options, on_event, session):
+        yield result
+
+
+async def run_batch(
+    entries: Iterator[ListEntry],
+    dest: str | os.PathLike[str],
+    options: Options,
+    on_event: Callable[[Event], None] | None = None,
+    session: aiohttp.ClientSession | None = None,
+    *,
+    sleep: Sleep | None = None,
+) -> AsyncIterator[Result]:
+    """The batch behind both entry points (and the CLI), on already-parsed list entries.
+    `sleep` is a seam for tests: backoff waits go through it."""
+    folder = prepare_dest(dest)
+    emit = on_event or _ignore
+    journal = _journal_or_memory(folder, options, emit)
+    try:
+        async with _session(options, session) as http:
+            transfer = Transfer(http, folder, options, journal, emit)
+            extra = {"sleep": sleep} if sleep is not None else {}
+            async for result in Engine(transfer, journal, options, emit, **extra).run(entries):
+                yield result
+    finally:
+        journal.close()
+
+
+def prepare_dest(dest: str | os.PathLike[str]) -> Path:
+    """The output folder, created if missing; misuse (a file in the way) raises OptionsError."""
+    folder = Path(dest).absolute()
+    if folder.exists() and not folder.is_dir():
+        raise OptionsError(f"output path {str(dest)!r} is not a directory")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OptionsError(f"cannot create output folder {str(dest)!r}: {exc.strerror}") from exc
+    return folder
+
+
+def _journal_or_memory(folder: Path, options: Options, emit: Callable[[Event], None]) -> Journal:
+    """The folder's journal; when it cannot be kept (read-only folder, say) the batch still
+    runs and each file fails or succeeds on its own, just without resumability."""
+    try:
+        return open_journal(folder, persistent=options.resume)
+    except (OSError, sqlite3.Error) as exc:
+        reason = getattr(exc, "strerror", None) or str(exc)
+        emit(Notice(f"cannot keep a journal in {folder}: {reason}; this run cannot be resumed"))
+        return MemoryJournal()
+
+
+@asynccontextmanager
+async def _session(options: Options, given: aiohttp.ClientSession | None):
+    if given is not None:
+        yield given
+        return
+    connector = aiohttp.TCPConnector(
+        limit=options.jobs, limit_per_host=options.per_host, ttl_dns_cache=300
+    )
+    timeout = aiohttp.ClientTimeout(
+        total=None, sock_connect=options.connect_timeout, sock_read=options.timeout
+    )
+    async with aiohttp.ClientSession(
+        connector=connector,
+        timeout=timeout,
+        auto_decompress=False,
+        headers={"User-Agent": USER_AGENT, "Accept-Encoding": "identity"},
+        trust_env=True,  # honour http_proxy / https_proxy / no_proxy like curl and wget
+    ) as session:
+        yield session
+
+
+def _ignore(event: Event) -> None:
+    pass

@@ -1,0 +1,264 @@
+"""Scheduling: a bounded pool of coroutines, fed lazily from the input, one per URL.
+
+At most `2 × jobs` coroutines exist at a time (a semaphore lets `jobs` of them transfer);
+completions are collected with `asyncio.wait(FIRST_COMPLETED)` and new URLs are pulled from
+the input only as slots free up, so memory does not grow with the length of the list.
+Files the journal says are done are answered without a coroutine or a request.
+
+The engine emits events and yields Results; it never prints and knows no renderer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from .errors import DiskError, DownloadError, HTTPStatusError
+from .events import Event, FileFinished, FileRetrying, Notice
+from .inputs import ListEntry
+from .journal import Entry, Journal, Status
+from .naming import name_from_url
+from .options import OnExists, Options
+from .results import Result, State
+from .retry import retry_delay
+from .transfer import Transfer
+
+Sleep = Callable[[float], Awaitable[None]]
+HOST_BACKOFF_STATUSES = frozenset({429, 503})
+
+
+class Engine:
+    def __init__(
+        self,
+        transfer: Transfer,
+        journal: Journal,
+        options: Options,
+        emit: Callable[[Event], None],
+        *,
+        sleep: Sleep = asyncio.sleep,
+        rand: Callable[[], float] = random.random,
+    ) -> None:
+        self._transfer = transfer
+        self._journal = journal
+        self._options = options
+        self._emit = emit
+        self._sleep = sleep
+        self._rand = rand
+        self._slots = asyncio.Semaphore(options.jobs)
+        self._hosts = _HostGates(options.per_host, sleep)
+        self._disk_full: str | None = None
+
+    async def run(self, entries: Iterator[ListEntry]) -> AsyncIterator[Result]:
+        running: set[asyncio.Task[Result]] = set()
+        window = 2 * self._options.jobs
+        try:
+            for item in entries:
+                result = self._answer_at_once(item)
+                if result is None:
+                    running.add(asyncio.create_task(self._download(item)))
+                else:
+                    yield self._report(result)
+                while len(running) >= window:
+                    done, running = await asyncio.wait(running, return_when="FIRST_COMPLETED")
+                    for task in done:
+                        yield self._report(task.result())
+            while running:
+                done, running = await asyncio.wait(running, return_when="FIRST_COMPLETED")
+                for task in done:
+                    yield self._report(task.result())
+        finally:
+            await _cancel_all(running)
+            self._journal.flush()
+
+    def _report(self, result: Result) -> Result:
+        self._emit(FileFinished(result))
+        return result
+
+    def _answer_at_once(self, item: ListEntry) -> Result | None:
+        """Results that need no request: bad lines, files already there, a full disk."""
+        if item.error is not None:
+            return Result(item.url, State.FAILED, error=item.error, line_no=item.line_no)
+        if self._disk_full is not None:
+            return Result(
+                item.url,
+                State.FAILED,
+                error=f"not started: {self._disk_full}",
+                line_no=item.line_no,
+            )
+        try:
+            entry = self._journal.claim(item.url, name_from_url(item.url))
+            return self._already_there(item, entry)
+        except OSError as exc:
+            return Result(
+                item.url, State.FAILED, error=exc.strerror or str(exc), line_no=item.line_no
+            )
+
+    def _already_there(self, item: ListEntry, entry: Entry) -> Result | None:
+        final = self._dest / entry.name
+        try:
+            stat = os.lstat(final)
+        except FileNotFoundError:
+            return None
+        if entry.state is Status.DONE and stat.st_size == entry.size:
+            return self._skipped(item, entry, "already downloaded", stat.st_size)
+        if entry.state is Status.DONE:
+            return None  # ours, but changed or truncated since: fetch it again
+        match self._options.on_exists:
+            case OnExists.SKIP:
+                return self._skipped(item, entry, "file exists", stat.st_size)
+            case OnExists.RENAME:
+                self._journal.rename(entry, entry.name, taken=lambda n: _exists(self._dest / n))
+        return None
+
+    def _skipped(self, item: ListEntry, entry: Entry, why: str, size: int) -> Result:
+        if entry.state is not Status.DONE:
+            self._journal.update(entry, state=Status.SKIPPED, size=size, error=why)
+        return Result(
+            item.url,
+            State.SKIPPED,
+            path=self._dest / entry.name,
+            error=None,
+            bytes=size,
+            line_no=item.line_no,
+        )
+
+    @property
+    def _dest(self) -> Path:
+        return self._transfer.dest
+
+    async def _download(self, item: ListEntry) -> Result:
+        entry = self._journal.get(item.url)
+        assert entry is not None
+        host = urlsplit(item.url).hostname or ""
+        attempts, received = entry.attempts, 0
+        for attempt in range(1, self._options.retries + 2):
+            try:
+                async with self._hosts.slot(host), self._slots:
+                    entry = self._journal.update(entry, attempts=attempts + 1)
+                    attempts += 1
+                    outcome = await self._transfer.fetch(entry)
+            except DownloadError as error:
+                entry = self._journal.get(item.url) or entry
+                if not self._should_retry(error, attempt):
+                    return self._failed(item, entry, error, attempt, received)
+                delay = retry_delay(attempt, error.retry_after, rand=self._rand)
+                if error.status in HOST_BACKOFF_STATUSES:
+                    self._hosts.back_off(host, delay)
+                self._emit(FileRetrying(item.url, attempt, delay, str(error)))
+                await self._sleep(delay)
+                continue
+            except asyncio.CancelledError:
+                self._keep_partial(item.url)
+                raise
+            received += outcome.received
+            entry = self._journal.update(outcome.entry, state=Status.DONE, error=None)
+            return Result(
+                item.url,
+                State.DONE,
+                path=self._dest / entry.name,
+                status=outcome.status,
+                bytes=entry.size,
+                received=received,
+                attempts=attempt,
+                line_no=item.line_no,
+            )
+        raise AssertionError("unreachable: the last attempt returns")
+
+    def _should_retry(self, error: DownloadError, attempt: int) -> bool:
+        if isinstance(error, DiskError) and error.disk_full and self._disk_full is None:
+            self._disk_full = str(error)
+            self._emit(Notice(f"{error}: no new files will be started"))
+        return error.retryable and attempt <= self._options.retries
+
+    def _failed(self, item, entry: Entry, error: DownloadError, attempt: int, received: int):
+        reason = str(error)
+        if error.retryable and attempt > 1:
+            reason = f"{reason} after {attempt} attempts"
+        size = _size(self._transfer.part_path(entry))
+        self._journal.update(entry, state=Status.FAILED, error=reason, size=size)
+        status = error.status if isinstance(error, HTTPStatusError) else None
+        return Result(
+            item.url,
+            State.FAILED,
+            path=None,
+            status=status,
+            error=reason,
+            bytes=size,
+            received=received,
+            attempts=attempt,
+            line_no=item.line_no,
+        )
+
+    def _keep_partial(self, url: str) -> None:
+        entry = self._journal.get(url)
+        if entry is not None:
+            size = _size(self._transfer.part_path(entry))
+            self._journal.update(entry, state=Status.PENDING, size=size)
+
+
+class _HostGates:
+    """Per-host connection caps, and a shared pause after a host says 429 or 503."""
+
+    def __init__(self, per_host: int, sleep: Sleep) -> None:
+        self._per_host = per_host
+        self._sleep = sleep
+        self._limits: dict[str, asyncio.Semaphore] = {}
+        self._paused_until: dict[str, float] = {}
+
+    def slot(self, host: str) -> _HostSlot:
+        return _HostSlot(self, host)
+
+    def back_off(self, host: str, delay: float) -> None:
+        until = time.monotonic() + delay
+        self._paused_until[host] = max(until, self._paused_until.get(host, 0.0))
+
+    async def enter(self, host: str) -> None:
+        if self._per_host:
+            await self._limits.setdefault(host, asyncio.Semaphore(self._per_host)).acquire()
+        try:
+            wait = self._paused_until.get(host, 0.0) - time.monotonic()
+            if wait > 0:
+                await self._sleep(wait)
+            else:
+                self._paused_until.pop(host, None)
+        except BaseException:
+            self.leave(host)
+            raise
+
+    def leave(self, host: str) -> None:
+        if self._per_host:
+            self._limits[host].release()
+
+
+class _HostSlot:
+    def __init__(self, gates: _HostGates, host: str) -> None:
+        self._gates, self._host = gates, host
+
+    async def __aenter__(self) -> None:
+        await self._gates.enter(self._host)
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._gates.leave(self._host)
+
+
+async def _cancel_all(tasks: set[asyncio.Task[Result]]) -> None:
+    for task in tasks:
+        task.cancel()
+    if tasks:
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def _size(path: Path) -> int:
+    try:
+        return os.stat(path).st_size
+    except OSError:
+        return 0
+
+
+def _exists(path: Path) -> bool:
+    return os.path.lexists(path)

@@ -1,0 +1,269 @@
+"""The batch journal: one row per URL in DIR/.adl/journal.sqlite, so a rerun resumes.
+
+It remembers each URL's file name (names stay stable across reruns), its state, the size
+and validators seen, attempts and the last error. Commits are batched; after a crash the
+journal may lag the disk, which is why the resume offset is always the size of the `.part`
+file, never a byte count from here.
+
+`MemoryJournal` has the same surface for one-shot library use (`resume=False`).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import sqlite3
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
+from enum import StrEnum
+from pathlib import Path
+
+from .errors import JournalBusyError
+from .naming import numbered_name
+
+JOURNAL_DIR = ".adl"
+COMMIT_EVERY_SECONDS = 0.5
+COMMIT_EVERY_CHANGES = 500
+
+
+class Status(StrEnum):
+    PENDING = "pending"
+    ACTIVE = "active"
+    DONE = "done"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    url: str
+    name: str
+    state: Status = Status.PENDING
+    size: int = 0
+    total: int | None = None
+    etag: str | None = None
+    last_modified: str | None = None
+    attempts: int = 0
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    counts: dict[str, int]
+    bytes_done: int
+    bytes_total: int | None  # None when some sizes are still unknown
+
+
+NameTaken = Callable[[str], bool]
+_COLUMNS = ("url", "name", "state", "size", "total", "etag", "last_modified", "attempts", "error")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS files (
+    url TEXT PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    state TEXT NOT NULL,
+    size INTEGER NOT NULL DEFAULT 0,
+    total INTEGER,
+    etag TEXT,
+    last_modified TEXT,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    error TEXT,
+    created REAL NOT NULL,
+    updated REAL NOT NULL
+);
+-- For each base name, the next number to try on a collision: keeps a batch where
+-- thousands of URLs end in the same name linear instead of quadratic.
+CREATE TABLE IF NOT EXISTS name_counters (base TEXT PRIMARY KEY, next INTEGER NOT NULL);
+"""
+
+
+class SqliteJournal:
+    """The on-disk journal. Not thread-safe: used only from the event loop's thread."""
+
+    def __init__(self, dest: Path, *, read_only: bool = False) -> None:
+        folder = dest / JOURNAL_DIR
+        path = folder / "journal.sqlite"
+        if read_only:
+            # `adl status` may look while a batch runs: no lock, no writes.
+            self._lock = None
+            self._db = sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True)
+        else:
+            folder.mkdir(exist_ok=True)
+            self._lock = _lock_folder(folder)
+            self._db = sqlite3.connect(path, isolation_level="DEFERRED")
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.executescript(_SCHEMA)
+        self._changes = 0
+        self._last_commit = time.monotonic()
+
+    def get(self, url: str) -> Entry | None:
+        cols = ", ".join(_COLUMNS)
+        row = self._db.execute(f"SELECT {cols} FROM files WHERE url = ?", (url,)).fetchone()
+        return _entry(row) if row else None
+
+    def claim(self, url: str, name: str, taken: NameTaken = lambda _: False) -> Entry:
+        """This URL's entry; a new one gets `name` or its first numbered form that is free."""
+        entry = self.get(url)
+        if entry is not None:
+            return entry
+        entry = Entry(url=url, name=self._free_name(name, taken))
+        now = time.time()
+        self._db.execute(
+            "INSERT INTO files (url, name, state, created, updated) VALUES (?, ?, ?, ?, ?)",
+            (url, entry.name, entry.state, now, now),
+        )
+        self._changed()
+        return entry
+
+    def rename(self, entry: Entry, name: str, taken: NameTaken = lambda _: False) -> Entry:
+        """Give the URL a different name (server-suggested, or --on-exists rename)."""
+        free = self._free_name(name, taken, own=entry.url)
+        self._db.execute("UPDATE files SET name = ? WHERE url = ?", (free, entry.url))
+        self._changed()
+        return replace(entry, name=free)
+
+    def update(self, entry: Entry, **changes: object) -> Entry:
+        new = replace(entry, **changes)
+        sets = ", ".join(f"{key} = ?" for key in changes)
+        values = [str(v) if isinstance(v, StrEnum) else v for v in changes.values()]
+        self._db.execute(
+            f"UPDATE files SET {sets}, updated = ? WHERE url = ?",
+            (*values, time.time(), entry.url),
+        )
+        self._changed()
+        return new
+
+    def summary(self) -> Summary:
+        counts = dict(self._db.execute("SELECT state, COUNT(*) FROM files GROUP BY state"))
+        done, total, unknown = self._db.execute(
+            "SELECT COALESCE(SUM(CASE WHEN state IN ('done', 'skipped') THEN size END), 0),"
+            " COALESCE(SUM(total), 0), SUM(total IS NULL AND state != 'skipped') FROM files"
+        ).fetchone()
+        return Summary(counts, done, None if unknown else total)
+
+    def failed(self) -> Iterator[Entry]:
+        cols = ", ".join(_COLUMNS)
+        query = f"SELECT {cols} FROM files WHERE state = 'failed' ORDER BY created"
+        for row in self._db.execute(query):
+            yield _entry(row)
+
+    def flush(self) -> None:
+        self._db.commit()
+        self._changes = 0
+        self._last_commit = time.monotonic()
+
+    def close(self) -> None:
+        if self._lock is not None:
+            self.flush()
+            os.close(self._lock)
+        self._db.close()
+
+    def _changed(self) -> None:
+        self._changes += 1
+        overdue = time.monotonic() - self._last_commit >= COMMIT_EVERY_SECONDS
+        if overdue or self._changes >= COMMIT_EVERY_CHANGES:
+            self.flush()
+
+    def _free_name(self, name: str, taken: NameTaken, own: str | None = None) -> str:
+        def free(candidate: str) -> bool:
+            row = self._db.execute("SELECT url FROM files WHERE name = ?", (candidate,)).fetchone()
+            return (row is None or row[0] == own) and not taken(candidate)
+
+        if free(name):
+            return name
+        row = self._db.execute("SELECT next FROM name_counters WHERE base = ?", (name,)).fetchone()
+        n = row[0] if row else 1
+        while not free(numbered_name(name, n)):
+            n += 1
+        self._db.execute(
+            "INSERT OR REPLACE INTO name_counters (base, next) VALUES (?, ?)", (name, n + 1)
+        )
+        return numbered_name(name, n)
+
+
+class MemoryJournal:
+    """The journal's surface without a disk: for one-shot runs that keep no state."""
+
+    def __init__(self) -> None:
+        self._entries: dict[str, Entry] = {}
+        self._names: set[str] = set()
+        self._next: dict[str, int] = {}
+
+    def get(self, url: str) -> Entry | None:
+        return self._entries.get(url)
+
+    def claim(self, url: str, name: str, taken: NameTaken = lambda _: False) -> Entry:
+        if url not in self._entries:
+            self._store(Entry(url=url, name=self._free_name(name, taken)))
+        return self._entries[url]
+
+    def rename(self, entry: Entry, name: str, taken: NameTaken = lambda _: False) -> Entry:
+        self._names.discard(entry.name)
+        return self._store(replace(self._entries[entry.url], name=self._free_name(name, taken)))
+
+    def update(self, entry: Entry, **changes: object) -> Entry:
+        return self._store(replace(self._entries[entry.url], **changes))
+
+    def summary(self) -> Summary:
+        counts: dict[str, int] = {}
+        for entry in self._entries.values():
+            counts[entry.state] = counts.get(entry.state, 0) + 1
+        done = sum(e.size for e in self._entries.values() if e.state in ("done", "skipped"))
+        totals = [e.total for e in self._entries.values() if e.state != "skipped"]
+        return Summary(counts, done, None if None in totals else sum(totals))  # type: ignore[arg-type]
+
+    def failed(self) -> Iterator[Entry]:
+        return (e for e in self._entries.values() if e.state == Status.FAILED)
+
+    def flush(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+    def _store(self, entry: Entry) -> Entry:
+        self._entries[entry.url] = entry
+        self._names.add(entry.name)
+        return entry
+
+    def _free_name(self, name: str, taken: NameTaken) -> str:
+        if name not in self._names and not taken(name):
+            return name
+        n = self._next.get(name, 1)
+        while numbered_name(name, n) in self._names or taken(numbered_name(name, n)):
+            n += 1
+        self._next[name] = n + 1
+        return numbered_name(name, n)
+
+
+Journal = SqliteJournal | MemoryJournal
+
+
+def open_journal(dest: Path, *, persistent: bool) -> Journal:
+    return SqliteJournal(dest) if persistent else MemoryJournal()
+
+
+def read_journal(dest: Path) -> SqliteJournal | None:
+    """The journal of an earlier batch in `dest`, for `adl status`; None if there is none."""
+    if not (dest / JOURNAL_DIR / "journal.sqlite").is_file():
+        return None
+    return SqliteJournal(dest, read_only=True)
+
+
+def _entry(row: tuple) -> Entry:
+    values = dict(zip(_COLUMNS, row, strict=True))
+    values["state"] = Status(values["state"])
+    return Entry(**values)
+
+
+def _lock_folder(folder: Path) -> int:
+    """Hold an exclusive lock so two adl processes never interleave writes to one folder."""
+    fd = os.open(folder / "lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise JournalBusyError(f"another adl is already working in {folder.parent}") from None
+    return fd

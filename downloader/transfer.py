@@ -1,0 +1,293 @@
+"""One file over HTTP: request (resuming when a `.part` exists), stream to `.part`, check, rename.
+
+The decisions (which headers, what a 200/206/416 means, when to retry) are pure functions in
+`resume` and `retry`; this module applies them with aiohttp and aiofiles. Every failure leaves
+as a `DownloadError` (see `errors.from_exception`); the engine decides about retries.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import aiofiles
+import aiohttp
+from yarl import URL
+
+from . import resume
+from .errors import (
+    DownloadError,
+    HTTPStatusError,
+    IncompleteBodyError,
+    RedirectError,
+    StalledError,
+    from_exception,
+    from_os_error,
+)
+from .events import Event, FileProgress, FileStarted
+from .journal import Entry, Journal, Status
+from .naming import is_inside, name_from_content_disposition
+from .options import OnExists, Options
+from .retry import parse_retry_after
+
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+PART_SUFFIX = ".part"
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    entry: Entry
+    status: int
+    received: int  # bytes that came over the network in this attempt
+
+
+class Transfer:
+    """Fetches single files into one output folder; shared by all of a batch's coroutines."""
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        dest: Path,
+        options: Options,
+        journal: Journal,
+        emit: Callable[[Event], None],
+    ) -> None:
+        self._session = session
+        self.dest = dest
+        self._options = options
+        self._journal = journal
+        self._emit = emit
+
+    def final_path(self, entry: Entry) -> Path:
+        path = self.dest / entry.name
+        if not is_inside(self.dest, path):  # names are sanitized; this is the last guard
+            raise DownloadError(f"unsafe file name {entry.name!r}")
+        return path
+
+    def part_path(self, entry: Entry) -> Path:
+        return self.dest / (entry.name + PART_SUFFIX)
+
+    async def fetch(self, entry: Entry) -> Outcome:
+        """One attempt. A resume the server cannot honour is retried once from zero at once."""
+        try:
+            return await self._fetch(entry, allow_resume=True)
+        except _RestartFromZero:
+            _unlink(self.part_path(entry))
+            entry = self._journal.update(entry, etag=None, last_modified=None, total=None)
+            return await self._fetch(entry, allow_resume=False)
+
+    async def _fetch(self, entry: Entry, *, allow_resume: bool) -> Outcome:
+        part = self.part_path(entry)
+        offset = _existing_size(part) if allow_resume else 0
+        known = resume.Validators(entry.etag, entry.last_modified)
+        headers = resume.request_headers(offset, known)
+        if not headers:
+            offset = 0  # nothing to resume from, or no validator to resume safely with
+        try:
+            async with await self._request(entry.url, headers) as response:
+                return await self._receive(entry, response, offset, known)
+        except (DownloadError, _RestartFromZero, asyncio.CancelledError):
+            raise
+        except Exception as exc:  # the one place library errors are mapped
+            raise from_exception(exc) from exc
+
+    async def _request(self, url: str, headers: dict[str, str]) -> aiohttp.ClientResponse:
+        """GET, following redirects ourselves: http/https only, bounded, no credentials
+        carried to another host (the URL's user:password is tied to its host)."""
+        target = URL(url)
+        # identity + no decompression: the bytes on disk are the bytes served, so sizes,
+        # Range offsets and checksums agree (a .tar.gz stays compressed).
+        headers = {"Accept-Encoding": "identity", **headers}
+        for _ in range(self._options.max_redirects + 1):
+            response = await self._session.get(
+                target, headers=headers, allow_redirects=False, auto_decompress=False
+            )
+            location = response.headers.get("Location")
+            if response.status not in REDIRECT_STATUSES or not location:
+                return response
+            response.release()
+            target = _redirect_target(target, location)
+        raise RedirectError(f"more than {self._options.max_redirects} redirects")
+
+    async def _receive(
+        self, entry: Entry, response: aiohttp.ClientResponse, offset: int, known
+    ) -> Outcome:
+        if response.status >= 400:
+            retry_after = parse_retry_after(response.headers.get("Retry-After"), now=time.time())
+            raise HTTPStatusError(response.status, response.reason, retry_after=retry_after)
+        if response.status in REDIRECT_STATUSES:
+            raise RedirectError(f"HTTP {response.status} redirect without a Location")
+        status = 200 if response.status != 206 and response.status < 300 else response.status
+        decision = resume.decide(
+            status, response.headers, offset=offset, known=known, known_total=entry.total
+        )
+        action = decision.action
+        if action is resume.Action.RESTART:
+            raise _RestartFromZero(decision.reason)
+        if action is resume.Action.FAIL:
+            raise DownloadError(decision.reason)
+        if action is resume.Action.ALREADY_COMPLETE:
+            entry = self._start(entry, response, offset, decision.total)
+            await self._finish(entry, self.part_path(entry))
+            return Outcome(self._journal.update(entry, size=offset), response.status, 0)
+        if action is resume.Action.WRITE_FROM_ZERO:
+            offset = 0
+            entry = self._maybe_rename(entry, response)
+        entry = self._start(entry, response, offset, decision.total)
+        received = await self._stream(entry, response, offset, decision.total)
+        size = offset + received
+        if decision.total is None:
+            entry = self._journal.update(entry, total=size)
+        return Outcome(self._journal.update(entry, size=size), response.status, received)
+
+    def _maybe_rename(self, entry: Entry, response: aiohttp.ClientResponse) -> Entry:
+        """--content-disposition: take the server's name for a file started from zero."""
+        if not self._options.content_disposition:
+            return entry
+        suggested = name_from_content_disposition(response.headers.get("Content-Disposition"))
+        if suggested is None or suggested == entry.name:
+            return entry
+        overwrite = self._options.on_exists is OnExists.OVERWRITE
+        renamed = self._journal.rename(
+            entry, suggested, taken=lambda n: not overwrite and os.path.lexists(self.dest / n)
+        )
+        _unlink(self.part_path(entry))
+        return renamed
+
+    def _start(self, entry: Entry, response, offset: int, total: int | None) -> Entry:
+        fresh = resume.validators_from_headers(response.headers)
+        if offset == 0 or fresh.etag or fresh.last_modified:
+            entry = self._journal.update(
+                entry, etag=fresh.etag, last_modified=fresh.last_modified, total=total
+            )
+        entry = self._journal.update(entry, state=Status.ACTIVE, total=total)
+        self._emit(FileStarted(entry.url, self.final_path(entry), offset, total))
+        return entry
+
+    async def _stream(self, entry: Entry, response, offset: int, total: int | None) -> int:
+        part = self.part_path(entry)
+        if offset == 0 and total is not None and total <= self._options.chunk_size:
+            return await self._write_small(entry, response, part, total)
+        if os.path.islink(part):
+            _unlink(part)  # a planted link must not redirect our writes
+        try:
+            file = await aiofiles.open(part, "ab" if offset else "wb", opener=_no_follow)
+        except OSError as exc:
+            raise from_os_error(exc) from exc
+        watch = _StallWatch(self._options.stall_speed, self._options.stall_time)
+        received = 0
+        try:
+            async for chunk in response.content.iter_chunked(self._options.chunk_size):
+                await _write(file, chunk)
+                received += len(chunk)
+                self._emit(FileProgress(entry.url, len(chunk), offset + received, total))
+                watch.check(received)
+        finally:
+            await file.close()
+        _check_length(offset + received, total)
+        await self._finish(entry, part)
+        return received
+
+    async def _write_small(self, entry: Entry, response, part: Path, total: int) -> int:
+        """A body that fits in one chunk: read it whole and write, close and rename it in one
+        thread hop (each aiofiles call is a hop; per small file that cost dominates)."""
+        body = await response.read()
+        _check_length(len(body), total)
+        final = self.final_path(entry)
+        try:
+            await asyncio.get_running_loop().run_in_executor(None, _write_whole, part, final, body)
+        except OSError as exc:
+            raise from_os_error(exc) from exc
+        self._emit(FileProgress(entry.url, len(body), len(body), total))
+        return len(body)
+
+    async def _finish(self, entry: Entry, part: Path) -> None:
+        try:
+            os.replace(part, self.final_path(entry))
+        except OSError as exc:
+            raise from_os_error(exc) from exc
+
+
+class _RestartFromZero(Exception):
+    """The server's answer to our Range request cannot be appended to the `.part` file."""
+
+
+class _StallWatch:
+    """Fails a transfer whose average speed over `window` seconds is below `floor` bytes/s.
+    The idle-read timeout catches a server that stops; this catches one that trickles."""
+
+    def __init__(self, floor: int, window: float) -> None:
+        self._floor, self._window = floor, window
+        self._since = time.monotonic()
+        self._mark = 0
+
+    def check(self, received: int) -> None:
+        now = time.monotonic()
+        if now - self._since < self._window:
+            return
+        speed = (received - self._mark) / (now - self._since)
+        if speed < self._floor:
+            raise StalledError(f"stalled: {speed:.0f} B/s for {now - self._since:.0f} s")
+        self._since, self._mark = now, received
+
+
+def _check_length(size: int, total: int | None) -> None:
+    if total is None or size == total:
+        return
+    if size < total:
+        raise IncompleteBodyError(f"body cut short: {size} of {total} bytes")
+    raise DownloadError(f"body longer than announced: {size} > {total} bytes")
+
+
+async def _write(file, chunk: bytes) -> None:
+    try:
+        await file.write(chunk)
+    except OSError as exc:
+        raise from_os_error(exc) from exc
+
+
+def _write_whole(part: Path, final: Path, body: bytes) -> None:
+    fd = _no_follow(part, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+    try:
+        view = memoryview(body)
+        while view:
+            view = view[os.write(fd, view) :]
+    finally:
+        os.close(fd)
+    os.replace(part, final)
+
+
+def _no_follow(path, flags: int) -> int:
+    return os.open(path, flags | os.O_NOFOLLOW, 0o644)
+
+
+def _existing_size(part: Path) -> int:
+    try:
+        stat = os.lstat(part)
+    except FileNotFoundError:
+        return 0
+    except OSError as exc:
+        raise from_os_error(exc) from exc
+    return stat.st_size if os.path.isfile(part) and not os.path.islink(part) else 0
+
+
+def _unlink(path: Path) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        raise from_os_error(exc) from exc
+
+
+def _redirect_target(current: URL, location: str) -> URL:
+    target = current.join(URL(location))
+    if target.scheme not in ("http", "https") or not target.host:
+        raise RedirectError(f"redirect to unsupported URL {location!r}")
+    if target.host != current.host or target.port != current.port:
+        target = target.with_user(None)  # never carry credentials to another host
+    return target
