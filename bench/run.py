@@ -36,11 +36,12 @@ import signal
 import sys
 import tempfile
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import corpus as corpora
 from corpus import CORPORA, Corpus
-from measure import run_measured
+from measure import find_gnu_time, run_measured
 from report import Row, Sample, format_memory, format_table, memory_verdict, summarize, write_json
 from server import nginx
 from tools import TOOLS, Batch, Tool, child_env
@@ -122,124 +123,130 @@ def installed_tools(names: list[str]) -> list[Tool]:
 # --- one run ------------------------------------------------------------------------------------
 
 
-def run_one(
-    tool: Tool,
-    label: str,
-    run: int,
-    batch: Batch,
-    *,
-    files: int,
-    nbytes: int,
-    verify: Callable[[], str | None],
-    work: Path,
-    timeout: float,
-) -> Sample:
-    """One tool on one list into an emptied dir; the output is checked, then deleted."""
-    shutil.rmtree(batch.out, ignore_errors=True)
-    batch.out.mkdir(parents=True)
-    log_path = work / f"{label}-{tool.name}-{run}.log"
-    m = run_measured(
-        tool.command(batch), cwd=work, env=child_env(), log_path=log_path, timeout=timeout
-    )
-    problems = []
-    if m.timed_out:
-        problems.append(f"timed out after {timeout:g} s")
-    elif m.exit_code != 0:
-        problems.append(f"exit {m.exit_code}")
-    if not m.timed_out and (wrong := verify()):
-        problems.append(wrong)
-    # Delete now: the huge corpus is 4 GiB per tool on a RAM-backed tmpfs.
-    shutil.rmtree(batch.out, ignore_errors=True)
-    sample = Sample(
-        tool=tool.name,
-        run=run,
-        files=files,
-        bytes=nbytes,
-        exit_code=m.exit_code,
-        wall_s=m.wall_s,
-        cpu_s=m.cpu_s,
-        peak_rss_mib=m.peak_rss_mib,
-        problem="; ".join(problems) or None,
-    )
-    _log_sample(label, sample, log_path)
-    return sample
+@dataclass(frozen=True)
+class Bench:
+    """What every run of one invocation shares."""
+
+    root: Path  # cache dir: www/ (the corpora) and out-<tool>/
+    work: Path  # temp dir: URL lists, tool logs, nginx config
+    base_url: str
+    jobs: int
+    runs: int
+    timeout: float
+    gnu_time: str | None  # measures peak RSS (measure.py says why)
+
+    def run_one(
+        self,
+        tool: Tool,
+        label: str,
+        run: int,
+        list_path: Path,
+        *,
+        files: int,
+        nbytes: int,
+        verify: Callable[[Path], str | None],
+    ) -> Sample:
+        """One tool on one list into an emptied dir; the output is checked, then deleted."""
+        out = self.root / f"out-{tool.name}"
+        shutil.rmtree(out, ignore_errors=True)
+        out.mkdir(parents=True)
+        log_path = self.work / f"{label}-{tool.name}-{run}.log"
+        m = run_measured(
+            tool.command(Batch(list_path, out, self.jobs)),
+            cwd=self.work,
+            env=child_env(),
+            log_path=log_path,
+            timeout=self.timeout,
+            gnu_time=self.gnu_time,
+        )
+        problems = []
+        if m.timed_out:
+            problems.append(f"timed out after {self.timeout:g} s")
+        elif m.exit_code != 0:
+            problems.append(f"exit {m.exit_code}")
+        if not m.timed_out and (wrong := verify(out)):
+            problems.append(wrong)
+        # Delete now: the huge corpus is 4 GiB per tool on a RAM-backed tmpfs.
+        shutil.rmtree(out, ignore_errors=True)
+        sample = Sample(
+            tool=tool.name,
+            run=run,
+            files=files,
+            bytes=nbytes,
+            exit_code=m.exit_code,
+            wall_s=m.wall_s,
+            cpu_s=m.cpu_s,
+            peak_rss_mib=m.peak_rss_mib,
+            problem="; ".join(problems) or None,
+        )
+        _log_sample(label, sample, log_path)
+        return sample
 
 
 def _log_sample(label: str, s: Sample, log_path: Path) -> None:
     rate = f"{s.bytes / s.wall_s / 1e6:.0f} MB/s, {s.files / s.wall_s:.0f} files/s"
+    rss = "n/a" if s.peak_rss_mib is None else f"{s.peak_rss_mib:.1f} MiB"
     verdict = "ok" if s.ok else f"FAIL: {s.problem}"
     log(
         f"{label} run {s.run} {s.tool}: {s.wall_s:.2f} s, {rate}, CPU {s.cpu_s:.2f} s, "
-        f"RSS {s.peak_rss_mib:.0f} MiB, {verdict}"
+        f"RSS {rss}, {verdict}"
     )
     if not s.ok:
-        tail = log_path.read_text(errors="replace").strip().splitlines()[-5:]
-        for line in tail:
+        for line in log_path.read_text(errors="replace").strip().splitlines()[-5:]:
             log(f"    {s.tool}: {line}")
 
 
 # --- corpora ------------------------------------------------------------------------------------
 
 
-def bench_corpus(c: Corpus, tools: list[Tool], args, root: Path, work: Path, base_url: str) -> dict:
-    list_path = work / f"{c.name}.txt"
-    corpora.write_url_list(list_path, corpora.corpus_urls(base_url, c))
-    samples = []
-    for run in range(1, args.runs + 1):  # interleaved: every tool once per round
-        for tool in tools:
-            out = root / f"out-{tool.name}"
-            samples.append(
-                run_one(
-                    tool,
-                    c.name,
-                    run,
-                    Batch(list_path, out, args.jobs),
-                    files=c.count,
-                    nbytes=c.total_bytes,
-                    timeout=args.timeout,
-                    work=work,
-                    verify=lambda out=out: corpora.verify_corpus(root, c, out),
-                )
-            )
+def bench_corpus(b: Bench, c: Corpus, tools: list[Tool]) -> dict:
+    list_path = b.work / f"{c.name}.txt"
+    corpora.write_url_list(list_path, corpora.corpus_urls(b.base_url, c))
+    samples = [
+        b.run_one(
+            tool,
+            c.name,
+            run,
+            list_path,
+            files=c.count,
+            nbytes=c.total_bytes,
+            verify=lambda out: corpora.verify_corpus(b.root, c, out),
+        )
+        for run in range(1, b.runs + 1)  # interleaved: every tool once per round
+        for tool in tools
+    ]
     rows = summarize(samples)
-    title = (
-        f"{c.name}: {c.count} x {corpora.human_bytes(c.size)}, -j {args.jobs}, "
-        f"median of {args.runs} run(s)"
-    )
-    _emit(format_table(title, rows))
+    size = corpora.human_bytes(c.size)
+    _emit(format_table(f"{c.name}: {c.count} x {size}, -j {b.jobs}, median of {b.runs}", rows))
     return {"spec": {"count": c.count, "size": c.size}, "rows": rows, "samples": samples}
 
 
-def bench_memory(tool: Tool, args, root: Path, work: Path, base_url: str) -> dict:
+def bench_memory(b: Bench, tool: Tool) -> dict:
     rows: list[tuple[int, Row]] = []
     samples = []
     for n in corpora.MEMORY_SIZES:
-        list_path = work / f"memory-{n}.txt"
-        corpora.write_url_list(list_path, corpora.memory_urls(base_url, n))
-        out = root / f"out-{tool.name}"
+        list_path = b.work / f"memory-{n}.txt"
+        corpora.write_url_list(list_path, corpora.memory_urls(b.base_url, n))
         runs = [
-            run_one(
+            b.run_one(
                 tool,
                 f"memory-{n}",
                 run,
-                Batch(list_path, out, args.jobs),
+                list_path,
                 files=n,
                 nbytes=n,
-                timeout=args.timeout,
-                work=work,
-                verify=lambda out=out, n=n: corpora.verify_count(out, n),
+                verify=lambda out, n=n: corpora.verify_count(out, n),
             )
             for run in range(1, MEMORY_RUNS + 1)
         ]
         samples += runs
         rows += [(n, row) for row in summarize(runs)]
     _emit(format_memory(tool.name, rows))
-    verdict = memory_verdict(rows[0][1], rows[1][1])
     return {
         "urls": list(corpora.MEMORY_SIZES),
         "rows": [row for _, row in rows],
         "samples": samples,
-        **verdict,
+        **memory_verdict(rows[0][1], rows[1][1]),
     }
 
 
@@ -276,6 +283,7 @@ def run(args) -> int:
     real = [CORPORA[n] for n in args.corpus if n in CORPORA]
     root = args.root or corpora.choose_root(real)
     log(f"cache dir {root}; tools: {', '.join(t.name for t in tools) or 'none'}")
+    gnu_time = find_gnu_time(log)
     for c in real:
         corpora.ensure_generated(root, c, log)
     (root / "www").mkdir(parents=True, exist_ok=True)
@@ -286,8 +294,9 @@ def run(args) -> int:
             tempfile.TemporaryDirectory(prefix="adl-bench-") as tmp,
             nginx(root / "www", Path(tmp), log) as base_url,
         ):
+            b = Bench(root, Path(tmp), base_url, args.jobs, args.runs, args.timeout, gnu_time)
             for name in args.corpus:
-                result = _bench_one(name, tools, args, root, Path(tmp), base_url)
+                result = _bench_one(b, name, tools)
                 if result is None:
                     continue
                 record["corpora"][name] = result
@@ -301,16 +310,14 @@ def run(args) -> int:
     return 1 if failed else 0
 
 
-def _bench_one(
-    name: str, tools: list[Tool], args, root: Path, work: Path, base_url: str
-) -> dict | None:
+def _bench_one(b: Bench, name: str, tools: list[Tool]) -> dict | None:
     if name != "memory":
-        return bench_corpus(CORPORA[name], tools, args, root, work, base_url)
+        return bench_corpus(b, CORPORA[name], tools)
     adl = next((t for t in tools if t.name == "adl"), None)
     if adl is None:
         log("skipping memory: it measures adl only, and adl is not among the tools that run")
         return None
-    return bench_memory(adl, args, root, work, base_url)
+    return bench_memory(b, adl)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -11,13 +11,15 @@ command -v nginx  >/dev/null 2>&1 || missing+=(nginx)
 command -v curl   >/dev/null 2>&1 || missing+=(curl)
 command -v aria2c >/dev/null 2>&1 || missing+=(aria2)
 command -v wget2  >/dev/null 2>&1 || missing+=(wget2)
+# GNU time measures peak RSS (bench/measure.py says why wait4 alone cannot).
+/usr/bin/time --version 2>&1 | grep -q GNU || missing+=(time)
 
 if [ "${#missing[@]}" -gt 0 ]; then
     echo "setup: apt-get install ${missing[*]}" >&2
     $SUDO apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
 else
-    echo "setup: nginx curl aria2c wget2 already installed" >&2
+    echo "setup: nginx curl aria2c wget2 time already installed" >&2
 fi
 
 # parfive goes into the interpreter that runs the harness, so bench/parfive_get.py can import it.

@@ -1,0 +1,190 @@
+"""A real in-process HTTP server for tests, with faults on demand.
+
+aioresponses hands over a body in one piece; streaming, Range, cut connections and slow
+servers need real sockets. `FileServer` serves byte strings on 127.0.0.1 with ETag,
+Last-Modified and Range/If-Range like a static file server, and lets a test script what
+goes wrong: per-path queues of faults for the next requests, a random fault rate for soak
+tests, a server that ignores Range or sends no validators, throttled bodies, redirects and
+Content-Disposition. It counts requests and body bytes sent, so a test can prove a resume
+did not start over.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import hashlib
+import random
+import re
+from collections import Counter, defaultdict, deque
+from dataclasses import dataclass, field
+
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+_RANGE = re.compile(r"bytes=(\d+)-$")
+
+
+@dataclass
+class Served:
+    body: bytes
+    etag: str | None = None
+    last_modified: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Fault:
+    """What to do instead of (or while) answering one request.
+
+    kind: "status" (answer `status`, with Retry-After `retry_after` if given), "cut" (send
+    `after` body bytes, then drop the connection), "stall" (send `after` bytes, then sleep
+    `seconds`), "trickle" (send the body at `rate` bytes/s), "reset" (drop at once).
+    """
+
+    kind: str
+    status: int = 503
+    retry_after: str | None = None
+    after: int = 0
+    seconds: float = 30.0
+    rate: int = 0
+
+
+class FileServer:
+    def __init__(self) -> None:
+        self.files: dict[str, Served] = {}
+        self.faults: dict[str, deque[Fault]] = defaultdict(deque)
+        self.requests: Counter[str] = Counter()
+        self.bytes_sent: Counter[str] = Counter()
+        self.range_requests: list[tuple[str, str, str | None]] = []
+        self.request_headers: list[tuple[str, dict[str, str]]] = []
+        self.ignore_range = False
+        self.rate = 0  # bytes per second for every body; 0 = as fast as possible
+        self.random_faults: tuple[random.Random, float, list[Fault]] | None = None
+        self._server: TestServer | None = None
+
+    # -- setup -------------------------------------------------------------------------
+    def add(self, name: str, body: bytes, *, validators: bool = True, **headers: str) -> str:
+        """Serve `body` at /name; returns the path. `headers` are extra response headers."""
+        etag = last_modified = None
+        if validators:
+            etag = '"' + hashlib.sha1(body).hexdigest()[:16] + '"'
+            last_modified = email.utils.formatdate(1_700_000_000, usegmt=True)
+        self.files[name] = Served(body, etag, last_modified, dict(headers))
+        return "/" + name
+
+    def fail_next(self, name: str, *faults: Fault) -> None:
+        self.faults[name].extend(faults)
+
+    def fail_randomly(self, rate: float, faults: list[Fault], *, seed: int = 1) -> None:
+        self.random_faults = (random.Random(seed), rate, faults)
+
+    def url(self, path: str) -> str:
+        assert self._server is not None
+        return str(self._server.make_url(path if path.startswith("/") else "/" + path))
+
+    # -- lifecycle ---------------------------------------------------------------------
+    async def start(self) -> FileServer:
+        app = web.Application()
+        app.router.add_get("/redirect/{hops:\\d+}/{name:.*}", self._redirect)
+        app.router.add_get("/away/{name:.*}", self._absolute_redirect)
+        app.router.add_get("/{name:.*}", self._serve)
+        self._server = TestServer(app, host="127.0.0.1")
+        await self._server.start_server()
+        return self
+
+    async def close(self) -> None:
+        if self._server is not None:
+            await self._server.close()
+
+    # -- handlers ----------------------------------------------------------------------
+    async def _redirect(self, request: web.Request) -> web.StreamResponse:
+        hops = int(request.match_info["hops"])
+        name = request.match_info["name"]
+        self.request_headers.append((request.path, dict(request.headers)))
+        target = f"/redirect/{hops - 1}/{name}" if hops > 1 else f"/{name}"
+        raise web.HTTPFound(target)
+
+    async def _absolute_redirect(self, request: web.Request) -> web.StreamResponse:
+        # The same server under another host name (localhost vs 127.0.0.1): "another host".
+        self.request_headers.append((request.path, dict(request.headers)))
+        port = request.url.port
+        raise web.HTTPFound(f"http://localhost:{port}/{request.match_info['name']}")
+
+    async def _serve(self, request: web.Request) -> web.StreamResponse:
+        name = request.match_info["name"]
+        self.requests[name] += 1
+        self.request_headers.append((request.path, dict(request.headers)))
+        served = self.files.get(name)
+        if served is None:
+            raise web.HTTPNotFound()
+        fault = self._next_fault(name)
+        if fault is not None and fault.kind == "status":
+            headers = {"Retry-After": fault.retry_after} if fault.retry_after else {}
+            return web.Response(status=fault.status, headers=headers, text="fault")
+        if fault is not None and fault.kind == "reset":
+            assert request.transport is not None
+            request.transport.close()
+            return web.Response()
+        start = self._range_start(request, served, name)
+        return await self._send(request, name, served, start, fault)
+
+    def _next_fault(self, name: str) -> Fault | None:
+        if self.faults[name]:
+            return self.faults[name].popleft()
+        if self.random_faults is not None:
+            rng, rate, choices = self.random_faults
+            if rng.random() < rate:
+                return rng.choice(choices)
+        return None
+
+    def _range_start(self, request: web.Request, served: Served, name: str) -> int:
+        header = request.headers.get("Range")
+        if header is None or self.ignore_range:
+            return 0
+        if_range = request.headers.get("If-Range")
+        self.range_requests.append((name, header, if_range))
+        if if_range is not None and if_range not in (served.etag, served.last_modified):
+            return 0  # the file changed since: send all of it (RFC 9110 If-Range)
+        match = _RANGE.match(header)
+        return int(match.group(1)) if match else 0
+
+    async def _send(self, request, name, served: Served, start: int, fault) -> web.StreamResponse:
+        body, size = served.body, len(served.body)
+        headers = dict(served.headers)
+        if served.etag:
+            headers["ETag"] = served.etag
+            headers["Last-Modified"] = served.last_modified or ""
+        if start >= size and start > 0:
+            headers["Content-Range"] = f"bytes */{size}"
+            return web.Response(status=416, headers=headers)
+        status = 206 if start else 200
+        if start:
+            headers["Content-Range"] = f"bytes {start}-{size - 1}/{size}"
+        headers["Content-Length"] = str(size - start)
+        response = web.StreamResponse(status=status, headers=headers)
+        await response.prepare(request)
+        await self._write_body(request, response, name, body[start:], fault)
+        return response
+
+    async def _write_body(self, request, response, name: str, data: bytes, fault) -> None:
+        rate = fault.rate if fault is not None and fault.kind == "trickle" else self.rate
+        limit = fault.after if fault is not None and fault.kind in ("cut", "stall") else None
+        step = max(1, rate // 20) if rate else 64 * 1024
+        sent = 0
+        while sent < len(data):
+            if limit is not None and sent >= limit:
+                break
+            piece = data[sent : sent + step if limit is None else min(sent + step, limit)]
+            await response.write(piece)
+            sent += len(piece)
+            self.bytes_sent[name] += len(piece)
+            if rate:
+                await asyncio.sleep(len(piece) / rate)
+        if fault is not None and fault.kind == "stall":
+            await asyncio.sleep(fault.seconds)
+        if limit is not None and sent < len(data):
+            assert request.transport is not None
+            request.transport.close()  # a connection cut mid-body
+            return
+        await response.write_eof()
