@@ -88,6 +88,6 @@ class TqdmRenderer:
             return
         self._last_postfix = now
         rate = self._bytes / max(now - self._since, 1e-9)
-        self._overall.set_postfix_str(
-            f"{human_bytes(self._bytes)} at {human_bytes(rate)}/s", refresh=False
-        )
+        # The overall bar's count moves only when a file ends; refresh it here so its
+        # bytes, rate and elapsed time stay live during long downloads.
+        self._overall.set_postfix_str(f"{human_bytes(self._bytes)} at {human_bytes(rate)}/s")
