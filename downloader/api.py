@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
-from contextlib import asynccontextmanager
+from contextlib import aclosing, asynccontextmanager
 from pathlib import Path
 
 import aiohttp
@@ -94,8 +94,10 @@ async def iter_downloads(
         max_redirects=max_redirects, content_disposition=content_disposition, resume=resume,
         stall_speed=stall_speed, stall_time=stall_time,
     )  # fmt: skip
-    async for result in run_batch(entries_from_urls(urls), dest, options, on_event, session):
-        yield result
+    batch = run_batch(entries_from_urls(urls), dest, options, on_event, session)
+    async with aclosing(batch):  # a caller that stops early stops the transfers now
+        async for result in batch:
+            yield result
 
 
 async def run_batch(
@@ -116,8 +118,10 @@ async def run_batch(
         async with _session(options, session) as http:
             transfer = Transfer(http, folder, options, journal, emit)
             extra = {"sleep": sleep} if sleep is not None else {}
-            async for result in Engine(transfer, journal, options, emit, **extra).run(entries):
-                yield result
+            results = Engine(transfer, journal, options, emit, **extra).run(entries)
+            async with aclosing(results):
+                async for result in results:
+                    yield result
     finally:
         journal.close()
 

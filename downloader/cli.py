@@ -160,7 +160,8 @@ def _run(source, folder: Path, options: Options, list_path: str, *, quiet: bool,
 
     interrupted = False
     try:
-        interrupted = asyncio.run(_batch(source, folder, options, on_event))
+        with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+            interrupted = runner.run(_batch(source, folder, options, on_event))
     except AdlError as exc:
         renderer.close()
         _usage_error(str(exc))
@@ -198,8 +199,10 @@ async def _batch(source, folder: Path, options: Options, on_event) -> bool:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, on_signal)
     try:
-        async for _ in run_batch(parse_lines(source), folder, options, on_event):
-            pass
+        results = run_batch(parse_lines(source), folder, options, on_event)
+        async with contextlib.aclosing(results):
+            async for _ in results:
+                pass
     except asyncio.CancelledError:
         if not stopping:
             raise
@@ -215,14 +218,24 @@ def _renderer(list_path: str, *, quiet: bool, debug: bool):
 
 
 def _count_urls(list_path: str) -> int | None:
-    """Lines worth downloading, for the overall bar's total; None for stdin."""
+    """Lines that are not blank or comments, for the overall bar's total; None for stdin.
+    A quick pass that does not check URLs: a million-line list counts in a fraction of a second."""
     if list_path == "-":
         return None
     try:
-        with open(list_path, encoding="utf-8", errors="replace") as file:
-            return sum(1 for entry in parse_lines(file))
+        with open(list_path, "rb") as file:
+            return sum(1 for line in file if line.strip() and not line.lstrip().startswith(b"#"))
     except OSError:
         return None
+
+
+def _loop_factory():
+    """uvloop when installed (the `fast` extra): it makes small files noticeably cheaper."""
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
 
 
 def _usage_error(message: str):

@@ -59,8 +59,8 @@ class Engine:
         try:
             for item in entries:
                 result = self._answer_at_once(item)
-                if result is None:
-                    running.add(asyncio.create_task(self._download(item)))
+                if isinstance(result, Entry):
+                    running.add(asyncio.create_task(self._download(item, result)))
                 else:
                     yield self._report(result)
                 while len(running) >= window:
@@ -74,13 +74,16 @@ class Engine:
         finally:
             await _cancel_all(running)
             self._journal.flush()
+            if self._journal.write_error:
+                self._emit(Notice(f"{self._journal.write_error}: a rerun re-checks every file"))
 
     def _report(self, result: Result) -> Result:
         self._emit(FileFinished(result))
         return result
 
-    def _answer_at_once(self, item: ListEntry) -> Result | None:
-        """Results that need no request: bad lines, files already there, a full disk."""
+    def _answer_at_once(self, item: ListEntry) -> Result | Entry:
+        """Results that need no request (bad lines, files already there, a full disk), or
+        the journal entry of a file to download."""
         if item.error is not None:
             return Result(item.url, State.FAILED, error=item.error, line_no=item.line_no)
         if self._disk_full is not None:
@@ -92,7 +95,7 @@ class Engine:
             )
         try:
             entry = self._journal.claim(item.url, name_from_url(item.url))
-            return self._already_there(item, entry)
+            return self._already_there(item, entry) or self._journal.get(item.url) or entry
         except OSError as exc:
             return Result(
                 item.url, State.FAILED, error=exc.strerror or str(exc), line_no=item.line_no
@@ -131,9 +134,7 @@ class Engine:
     def _dest(self) -> Path:
         return self._transfer.dest
 
-    async def _download(self, item: ListEntry) -> Result:
-        entry = self._journal.get(item.url)
-        assert entry is not None
+    async def _download(self, item: ListEntry, entry: Entry) -> Result:
         host = urlsplit(item.url).hostname or ""
         attempts, received = entry.attempts, 0
         for attempt in range(1, self._options.retries + 2):
@@ -153,7 +154,7 @@ class Engine:
                 await self._sleep(delay)
                 continue
             except asyncio.CancelledError:
-                self._keep_partial(item.url)
+                self._keep_partial(self._journal.get(item.url) or entry)
                 raise
             received += outcome.received
             entry = self._journal.update(outcome.entry, state=Status.DONE, error=None)
@@ -194,11 +195,9 @@ class Engine:
             line_no=item.line_no,
         )
 
-    def _keep_partial(self, url: str) -> None:
-        entry = self._journal.get(url)
-        if entry is not None:
-            size = _size(self._transfer.part_path(entry))
-            self._journal.update(entry, state=Status.PENDING, size=size)
+    def _keep_partial(self, entry: Entry) -> None:
+        size = _size(self._transfer.part_path(entry))
+        self._journal.update(entry, state=Status.PENDING, size=size)
 
 
 class _HostGates:

@@ -97,8 +97,14 @@ class SqliteJournal:
             self._db.executescript(_SCHEMA)
         self._changes = 0
         self._last_commit = time.monotonic()
+        # Entries of files in flight, so lookups during a transfer need no query and still
+        # answer when a write failed; dropped once a file reaches a final state.
+        self._live: dict[str, Entry] = {}
+        self.write_error: str | None = None
 
     def get(self, url: str) -> Entry | None:
+        if url in self._live:
+            return self._live[url]
         cols = ", ".join(_COLUMNS)
         row = self._db.execute(f"SELECT {cols} FROM files WHERE url = ?", (url,)).fetchone()
         return _entry(row) if row else None
@@ -110,30 +116,27 @@ class SqliteJournal:
             return entry
         entry = Entry(url=url, name=self._free_name(name, taken))
         now = time.time()
-        self._db.execute(
+        self._write(
             "INSERT INTO files (url, name, state, created, updated) VALUES (?, ?, ?, ?, ?)",
             (url, entry.name, entry.state, now, now),
         )
-        self._changed()
         return entry
 
     def rename(self, entry: Entry, name: str, taken: NameTaken = lambda _: False) -> Entry:
         """Give the URL a different name (server-suggested, or --on-exists rename)."""
         free = self._free_name(name, taken, own=entry.url)
-        self._db.execute("UPDATE files SET name = ? WHERE url = ?", (free, entry.url))
-        self._changed()
-        return replace(entry, name=free)
+        self._write("UPDATE files SET name = ? WHERE url = ?", (free, entry.url))
+        return self._remember(replace(entry, name=free))
 
     def update(self, entry: Entry, **changes: object) -> Entry:
         new = replace(entry, **changes)
         sets = ", ".join(f"{key} = ?" for key in changes)
         values = [str(v) if isinstance(v, StrEnum) else v for v in changes.values()]
-        self._db.execute(
+        self._write(
             f"UPDATE files SET {sets}, updated = ? WHERE url = ?",
             (*values, time.time(), entry.url),
         )
-        self._changed()
-        return new
+        return self._remember(new)
 
     def summary(self) -> Summary:
         counts = dict(self._db.execute("SELECT state, COUNT(*) FROM files GROUP BY state"))
@@ -150,7 +153,10 @@ class SqliteJournal:
             yield _entry(row)
 
     def flush(self) -> None:
-        self._db.commit()
+        try:
+            self._db.commit()
+        except sqlite3.Error as exc:
+            self._note_error(exc)
         self._changes = 0
         self._last_commit = time.monotonic()
 
@@ -159,6 +165,27 @@ class SqliteJournal:
             self.flush()
             os.close(self._lock)
         self._db.close()
+
+    def _remember(self, entry: Entry) -> Entry:
+        if entry.state in (Status.DONE, Status.FAILED, Status.SKIPPED):
+            self._live.pop(entry.url, None)
+        else:
+            self._live[entry.url] = entry
+        return entry
+
+    def _write(self, sql: str, params: tuple) -> None:
+        """A write that must not stop the batch: a full disk can make SQLite fail too, and
+        the files matter more than their bookkeeping (a rerun re-checks them anyway)."""
+        try:
+            self._db.execute(sql, params)
+        except sqlite3.Error as exc:
+            self._note_error(exc)
+            return
+        self._changed()
+
+    def _note_error(self, exc: sqlite3.Error) -> None:
+        if self.write_error is None:
+            self.write_error = f"the journal could not be written ({exc})"
 
     def _changed(self) -> None:
         self._changes += 1
@@ -177,7 +204,7 @@ class SqliteJournal:
         n = row[0] if row else 1
         while not free(numbered_name(name, n)):
             n += 1
-        self._db.execute(
+        self._write(
             "INSERT OR REPLACE INTO name_counters (base, next) VALUES (?, ?)", (name, n + 1)
         )
         return numbered_name(name, n)
@@ -190,6 +217,7 @@ class MemoryJournal:
         self._entries: dict[str, Entry] = {}
         self._names: set[str] = set()
         self._next: dict[str, int] = {}
+        self.write_error: str | None = None
 
     def get(self, url: str) -> Entry | None:
         return self._entries.get(url)
