@@ -153,6 +153,8 @@ def output_files(out: Path) -> dict[str, Path]:
 
 def verify_corpus(root: Path, corpus: Corpus, out: Path) -> str | None:
     """None when OUT holds exactly the corpus, byte for byte; else what is wrong."""
+    if not out.is_dir():
+        return f"output dir {out} is gone"
     got = output_files(out)
     expected = corpus.file_names()
     missing = [n for n in expected if n not in got]
@@ -164,6 +166,8 @@ def verify_corpus(root: Path, corpus: Corpus, out: Path) -> str | None:
 
 def verify_count(out: Path, count: int) -> str | None:
     """The memory corpus: only the number of files is checked (the bodies are all one byte)."""
+    if not out.is_dir():
+        return f"output dir {out} is gone"
     got = len(output_files(out))
     return None if got == count else f"{got} files, expected {count}"
 

@@ -98,8 +98,8 @@ def format_table(title: str, rows: list[Row]) -> str:
     cells = [HEADERS] + [
         (
             r.tool,
-            f"{r.mb_per_s:.0f}" if r.mb_per_s >= 10 else f"{r.mb_per_s:.2f}",
-            f"{r.files_per_s:.0f}",
+            _rate(r.mb_per_s),
+            _rate(r.files_per_s),
             f"{r.wall_s:.2f}",
             f"{r.cpu_s:.2f}",
             _mib(r.peak_rss_mib),
@@ -109,6 +109,11 @@ def format_table(title: str, rows: list[Row]) -> str:
         for r in rows
     ]
     return f"{title}\n{_align(cells)}"
+
+
+def _rate(value: float) -> str:
+    # Whole numbers hide nothing above 10; below, 4 large files/s would read as "1".
+    return f"{value:.0f}" if value >= 10 else f"{value:.2f}"
 
 
 def _mib(value: float | None) -> str:
@@ -153,7 +158,7 @@ def format_memory(tool: str, rows: list[tuple[int, Row]]) -> str:
     cells = [("URLs", "files/s", "wall s", "CPU s", "peak RSS MiB", "result")] + [
         (
             f"{n:,}",
-            f"{r.files_per_s:.0f}",
+            _rate(r.files_per_s),
             f"{r.wall_s:.2f}",
             f"{r.cpu_s:.2f}",
             _mib(r.peak_rss_mib),

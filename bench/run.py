@@ -13,9 +13,9 @@ What it does:
    at the end, on Ctrl-C and on errors alike. No traffic goes anywhere but 127.0.0.1.
 3. For each corpus, runs every installed tool on the same URL list with -j 5, interleaved
    (run 1: A, B, C; run 2: A, B, C ...) so drift on a shared machine hits all tools alike,
-   each into an emptied output dir on tmpfs; measures wall time, CPU seconds and peak RSS of
-   the tool's process (os.wait4); then checks every file byte for byte against the corpus
-   and deletes the output. A tool whose output is wrong, or that exits non-zero, is FAIL.
+   each into an emptied output dir on tmpfs; measures wall time, CPU seconds (os.wait4) and
+   peak RSS (GNU time) of the tool's process; then checks every file byte for byte against the
+   corpus and deletes the output. A tool whose output is wrong, or that exits non-zero, is FAIL.
 4. Prints one table per corpus (medians) to stdout, progress to stderr, and writes everything
    to bench/results/latest.json.
 
@@ -41,7 +41,7 @@ from pathlib import Path
 
 import corpus as corpora
 from corpus import CORPORA, Corpus
-from measure import find_gnu_time, run_measured
+from measure import Measured, find_gnu_time, run_measured
 from report import Row, Sample, format_memory, format_table, memory_verdict, summarize, write_json
 from server import nginx
 from tools import TOOLS, Batch, Tool, child_env
@@ -74,7 +74,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--timeout",
         type=float,
-        default=1800,
+        default=3600,  # the 500,000-URL memory run may take half an hour at 300 files/s
         help="seconds before one tool run is killed and FAIL (default: %(default)s)",
     )
     p.add_argument(
@@ -151,23 +151,19 @@ class Bench:
         shutil.rmtree(out, ignore_errors=True)
         out.mkdir(parents=True)
         log_path = self.work / f"{label}-{tool.name}-{run}.log"
-        m = run_measured(
-            tool.command(Batch(list_path, out, self.jobs)),
-            cwd=self.work,
-            env=child_env(),
-            log_path=log_path,
-            timeout=self.timeout,
-            gnu_time=self.gnu_time,
-        )
-        problems = []
-        if m.timed_out:
-            problems.append(f"timed out after {self.timeout:g} s")
-        elif m.exit_code != 0:
-            problems.append(f"exit {m.exit_code}")
-        if not m.timed_out and (wrong := verify(out)):
-            problems.append(wrong)
-        # Delete now: the huge corpus is 4 GiB per tool on a RAM-backed tmpfs.
-        shutil.rmtree(out, ignore_errors=True)
+        try:
+            m = run_measured(
+                tool.command(Batch(list_path, out, self.jobs)),
+                cwd=self.work,
+                env=child_env(),
+                log_path=log_path,
+                timeout=self.timeout,
+                gnu_time=self.gnu_time,
+            )
+            problem = self._problems(m, lambda: verify(out))
+        finally:
+            # Delete now, and on Ctrl-C too: the huge corpus is 4 GiB per tool on RAM-backed tmpfs.
+            shutil.rmtree(out, ignore_errors=True)
         sample = Sample(
             tool=tool.name,
             run=run,
@@ -177,10 +173,19 @@ class Bench:
             wall_s=m.wall_s,
             cpu_s=m.cpu_s,
             peak_rss_mib=m.peak_rss_mib,
-            problem="; ".join(problems) or None,
+            problem=problem,
         )
         _log_sample(label, sample, log_path)
         return sample
+
+    def _problems(self, m: Measured, verify: Callable[[], str | None]) -> str | None:
+        """What went wrong in one run, or None: a timeout, an exit code, wrong output."""
+        if m.timed_out:
+            return f"timed out after {self.timeout:g} s"
+        problems = [f"exit {m.exit_code}"] if m.exit_code != 0 else []
+        if wrong := verify():
+            problems.append(wrong)
+        return "; ".join(problems) or None
 
 
 def _log_sample(label: str, s: Sample, log_path: Path) -> None:
@@ -274,7 +279,7 @@ def meta(args, tools: list[Tool], root: Path) -> dict:
         "jobs": args.jobs,
         "runs": args.runs,
         "corpora": args.corpus,
-        "tools": {t.name: t.version() for t in tools},
+        "tools": {t.name: {"version": t.version(), "command": t.find()} for t in tools},
     }
 
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Install the benchmark's server (nginx) and the peer downloaders it compares adl with.
+# Install the benchmark's server (nginx), GNU time, and the peer downloaders adl is compared with.
 # Idempotent: each tool is installed only when missing. Needs root (or sudo) for apt-get.
 set -euo pipefail
 
@@ -34,4 +34,5 @@ fi
 for t in nginx curl aria2c wget2; do
     printf '%-7s %s\n' "$t" "$(command -v "$t")" >&2
 done
+printf '%-7s %s\n' time "$(/usr/bin/time --version 2>&1 | head -1)" >&2
 "$PY" -c 'import parfive; print("parfive ", parfive.__version__)' >&2

@@ -75,9 +75,14 @@ def _on_path(binary: str) -> Callable[[], list[str] | None]:
 
 
 def _find_adl() -> list[str] | None:
-    """`adl` from PATH, else this repo's package via `python -m downloader`, if its CLI answers."""
+    """This checkout's adl (`python -m downloader`), else `adl` from PATH; None if neither answers.
+
+    The checkout first: the benchmark is of the code in this repo, whatever version of adl is
+    installed; and `python -m` skips launchers such as pyenv's bash shims, which add 0.1-0.2 s
+    of start-up to every run.
+    """
     path = shutil.which("adl")
-    for prefix in ([path] if path else [], [sys.executable, "-m", "downloader"]):
+    for prefix in ([sys.executable, "-m", "downloader"], [path] if path else []):
         if prefix and _answers_help([*prefix, "get", "--help"]):
             return prefix
     return None
