@@ -165,9 +165,16 @@ async def _session(options: Options, given: aiohttp.ClientSession | None):
         timeout=timeout,
         auto_decompress=False,
         headers={"User-Agent": USER_AGENT, "Accept-Encoding": "identity"},
-        trust_env=True,  # honour http_proxy / https_proxy / no_proxy like curl and wget
+        trust_env=_proxy_configured(),
     ) as session:
         yield session
+
+
+def _proxy_configured() -> bool:
+    """Honour http_proxy / https_proxy / all_proxy like curl and wget, but only pay for it
+    when one is set: aiohttp's trust_env costs two thread hops per request."""
+    names = ("http_proxy", "https_proxy", "all_proxy", "ws_proxy", "wss_proxy")
+    return any(os.environ.get(n) or os.environ.get(n.upper()) for n in names)
 
 
 def _ignore(event: Event) -> None:

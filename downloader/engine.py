@@ -95,28 +95,31 @@ class Engine:
             )
         try:
             entry = self._journal.claim(item.url, name_from_url(item.url))
-            return self._already_there(item, entry) or self._journal.get(item.url) or entry
+            return self._already_there(item, entry)
         except OSError as exc:
             return Result(
                 item.url, State.FAILED, error=exc.strerror or str(exc), line_no=item.line_no
             )
 
-    def _already_there(self, item: ListEntry, entry: Entry) -> Result | None:
-        final = self._dest / entry.name
+    def _already_there(self, item: ListEntry, entry: Entry) -> Result | Entry:
+        """A skip Result when the file is there already; else the entry to download
+        (renamed first under --on-exists rename when a foreign file holds its name)."""
         try:
-            stat = os.lstat(final)
+            info = os.lstat(os.path.join(self._dest, entry.name))
         except FileNotFoundError:
-            return None
-        if entry.state is Status.DONE and stat.st_size == entry.size:
-            return self._skipped(item, entry, "already downloaded", stat.st_size)
+            return entry
+        if entry.state is Status.DONE and info.st_size == entry.size:
+            return self._skipped(item, entry, "already downloaded", info.st_size)
         if entry.state is Status.DONE:
-            return None  # ours, but changed or truncated since: fetch it again
+            return entry  # ours, but changed or truncated since: fetch it again
         match self._options.on_exists:
             case OnExists.SKIP:
-                return self._skipped(item, entry, "file exists", stat.st_size)
+                return self._skipped(item, entry, "file exists", info.st_size)
             case OnExists.RENAME:
-                self._journal.rename(entry, entry.name, taken=lambda n: _exists(self._dest / n))
-        return None
+                return self._journal.rename(
+                    entry, entry.name, taken=lambda n: _exists(self._dest / n)
+                )
+        return entry
 
     def _skipped(self, item: ListEntry, entry: Entry, why: str, size: int) -> Result:
         if entry.state is not Status.DONE:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import stat
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -30,7 +31,7 @@ from .errors import (
 )
 from .events import Event, FileProgress, FileStarted
 from .journal import Entry, Journal, Status
-from .naming import is_inside, name_from_content_disposition
+from .naming import name_from_content_disposition
 from .options import OnExists, Options
 from .retry import parse_retry_after
 
@@ -63,13 +64,10 @@ class Transfer:
         self._emit = emit
 
     def final_path(self, entry: Entry) -> Path:
-        path = self.dest / entry.name
-        if not is_inside(self.dest, path):  # names are sanitized; this is the last guard
-            raise DownloadError(f"unsafe file name {entry.name!r}")
-        return path
+        return self.dest / _single_component(entry.name)
 
     def part_path(self, entry: Entry) -> Path:
-        return self.dest / (entry.name + PART_SUFFIX)
+        return self.dest / (_single_component(entry.name) + PART_SUFFIX)
 
     async def fetch(self, entry: Entry) -> Outcome:
         """One attempt. A resume the server cannot honour is retried once from zero at once."""
@@ -161,9 +159,8 @@ class Transfer:
     def _start(self, entry: Entry, response, offset: int, total: int | None) -> Entry:
         fresh = resume.validators_from_headers(response.headers)
         if offset == 0 or fresh.etag or fresh.last_modified:
-            entry = self._journal.update(
-                entry, etag=fresh.etag, last_modified=fresh.last_modified, total=total
-            )
+            # A new file, or a resumed one the server describes afresh: its validators now.
+            entry = entry._replace(etag=fresh.etag, last_modified=fresh.last_modified)
         entry = self._journal.update(entry, state=Status.ACTIVE, total=total)
         self._emit(FileStarted(entry.url, self.final_path(entry), offset, total))
         return entry
@@ -266,13 +263,22 @@ def _no_follow(path, flags: int) -> int:
 
 
 def _existing_size(part: Path) -> int:
+    """Bytes in a `.part` file to resume from; a link or anything else planted there counts
+    as nothing (it is replaced, never followed)."""
     try:
-        stat = os.lstat(part)
+        info = os.lstat(part)
     except FileNotFoundError:
         return 0
     except OSError as exc:
         raise from_os_error(exc) from exc
-    return stat.st_size if os.path.isfile(part) and not os.path.islink(part) else 0
+    return info.st_size if stat.S_ISREG(info.st_mode) else 0
+
+
+def _single_component(name: str) -> str:
+    """Names are sanitized when made; this last guard keeps every path inside the folder."""
+    if name in ("", ".", "..") or "/" in name or "\0" in name:
+        raise DownloadError(f"unsafe file name {name!r}")
+    return name
 
 
 def _unlink(path: Path) -> None:
