@@ -17,6 +17,7 @@ import hashlib
 import random
 import re
 from collections import Counter, defaultdict, deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from aiohttp import web
@@ -59,8 +60,21 @@ class FileServer:
         self.range_requests: list[tuple[str, str, str | None]] = []
         self.request_headers: list[tuple[str, dict[str, str]]] = []
         self.ignore_range = False
+        self.ignore_if_range = False  # honour Range but not If-Range (a broken cache, say)
         self.rate = 0  # bytes per second for every body; 0 = as fast as possible
         self.random_faults: tuple[random.Random, float, list[Fault]] | None = None
+        self.random_fault_cap: int | None = None  # at most this many random faults per path
+        self.random_fault_counts: Counter[str] = Counter()
+        # Served for any unknown name when set (hostile-path tests): the body, with validators.
+        self.fallback: bytes | None = None
+        # name -> (status, Location): answer with a redirect to an arbitrary URL.
+        self.redirects: dict[str, tuple[int, str]] = {}
+        # Requests being answered right now, and the most at once, per Host header.
+        self.active: Counter[str] = Counter()
+        self.max_active: Counter[str] = Counter()
+        self.max_active_total = 0
+        # Called with (name, request) at the start of every request to a file.
+        self.hooks: list[Callable[[str, web.Request], None]] = []
         self._server: TestServer | None = None
 
     # -- setup -------------------------------------------------------------------------
@@ -76,8 +90,18 @@ class FileServer:
     def fail_next(self, name: str, *faults: Fault) -> None:
         self.faults[name].extend(faults)
 
-    def fail_randomly(self, rate: float, faults: list[Fault], *, seed: int = 1) -> None:
+    def fail_randomly(
+        self, rate: float, faults: list[Fault], *, seed: int = 1, max_per_path: int | None = None
+    ) -> None:
+        """Fail a `rate` share of requests with one of `faults`; with `max_per_path`, no path
+        gets more than that many random faults (so a retry budget is sure to suffice)."""
         self.random_faults = (random.Random(seed), rate, faults)
+        self.random_fault_cap = max_per_path
+
+    def redirect(self, name: str, location: str, status: int = 302) -> str:
+        """Answer /name with `status` and `Location: location` (any URL, any scheme)."""
+        self.redirects[name] = (status, location)
+        return "/" + name
 
     def url(self, path: str) -> str:
         assert self._server is not None
@@ -88,7 +112,8 @@ class FileServer:
         app = web.Application()
         app.router.add_get("/redirect/{hops:\\d+}/{name:.*}", self._redirect)
         app.router.add_get("/away/{name:.*}", self._absolute_redirect)
-        app.router.add_get("/{name:.*}", self._serve)
+        # [\s\S]: names may hold any character, newlines too (hostile-name tests)
+        app.router.add_get("/{name:[\\s\\S]*}", self._serve)
         self._server = TestServer(app, host="127.0.0.1")
         await self._server.start_server()
         return self
@@ -112,10 +137,28 @@ class FileServer:
         raise web.HTTPFound(f"http://localhost:{port}/{request.match_info['name']}")
 
     async def _serve(self, request: web.Request) -> web.StreamResponse:
+        host = request.headers.get("Host", "")
+        self.active[host] += 1
+        self.max_active[host] = max(self.max_active[host], self.active[host])
+        self.max_active_total = max(self.max_active_total, sum(self.active.values()))
+        try:
+            return await self._answer(request)
+        finally:
+            self.active[host] -= 1
+
+    async def _answer(self, request: web.Request) -> web.StreamResponse:
         name = request.match_info["name"]
         self.requests[name] += 1
         self.request_headers.append((request.path, dict(request.headers)))
+        for hook in self.hooks:
+            hook(name, request)
+        if name in self.redirects:
+            status, location = self.redirects[name]
+            return web.Response(status=status, headers={"Location": location})
         served = self.files.get(name)
+        if served is None and self.fallback is not None:
+            self.add(name, self.fallback)
+            served = self.files[name]
         if served is None:
             raise web.HTTPNotFound()
         fault = self._next_fault(name)
@@ -134,7 +177,9 @@ class FileServer:
             return self.faults[name].popleft()
         if self.random_faults is not None:
             rng, rate, choices = self.random_faults
-            if rng.random() < rate:
+            cap = self.random_fault_cap
+            if rng.random() < rate and (cap is None or self.random_fault_counts[name] < cap):
+                self.random_fault_counts[name] += 1
                 return rng.choice(choices)
         return None
 
@@ -144,7 +189,8 @@ class FileServer:
             return 0
         if_range = request.headers.get("If-Range")
         self.range_requests.append((name, header, if_range))
-        if if_range is not None and if_range not in (served.etag, served.last_modified):
+        changed = if_range is not None and if_range not in (served.etag, served.last_modified)
+        if changed and not self.ignore_if_range:
             return 0  # the file changed since: send all of it (RFC 9110 If-Range)
         match = _RANGE.match(header)
         return int(match.group(1)) if match else 0
