@@ -82,14 +82,19 @@ def get(
         int, typer.Option(help="Connections per host at most (0: only the -j limit).")
     ] = 0,
     content_disposition: Annotated[
-        bool, typer.Option(help="Name files as the server's Content-Disposition suggests.")
+        bool,
+        typer.Option(
+            "--content-disposition",
+            help="Name files as the server's Content-Disposition suggests.",
+        ),
     ] = False,
     no_journal: Annotated[
         bool,
         typer.Option("--no-journal", help="Keep no resume state in OUTPUT/.adl (one-shot)."),
     ] = False,
     debug: Annotated[
-        bool, typer.Option(help="Show retries, and tracebacks for unexpected errors.")
+        bool,
+        typer.Option("--debug", help="Show retries, and tracebacks for unexpected errors."),
     ] = False,
 ) -> None:
     """Download every URL in LIST into OUTPUT. Blank lines and lines starting with # are
@@ -101,12 +106,15 @@ def get(
             on_exists=on_exists, per_host=per_host, content_disposition=content_disposition,
             resume=not no_journal,
         )  # fmt: skip
-        folder = prepare_dest(output)
         source = _open_list(list_path)
     except OptionsError as exc:
         _usage_error(str(exc))
-    with source:
-        code = _run(source, folder, options, list_path, quiet=quiet, debug=debug)
+    with source as lines:
+        try:
+            folder = prepare_dest(output)  # only once the list opened: no stray folders
+        except OptionsError as exc:
+            _usage_error(str(exc))
+        code = _run(lines, folder, options, list_path, quiet=quiet, debug=debug)
     raise typer.Exit(code)
 
 

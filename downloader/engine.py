@@ -11,6 +11,7 @@ The engine emits events and yields Results; it never prints and knows no rendere
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import random
 import time
@@ -52,15 +53,19 @@ class Engine:
         self._slots = asyncio.Semaphore(options.jobs)
         self._hosts = _HostGates(options.per_host, sleep)
         self._disk_full: str | None = None
+        self._in_flight: dict[str, asyncio.Task[Result]] = {}
 
     async def run(self, entries: Iterator[ListEntry]) -> AsyncIterator[Result]:
         running: set[asyncio.Task[Result]] = set()
         window = 2 * self._options.jobs
         try:
             for item in entries:
+                if item.url in self._in_flight:
+                    running.add(asyncio.create_task(self._same_as(item)))
+                    continue
                 result = self._answer_at_once(item)
                 if isinstance(result, Entry):
-                    running.add(asyncio.create_task(self._download(item, result)))
+                    running.add(self._start(item, result))
                 else:
                     yield self._report(result)
                 while len(running) >= window:
@@ -76,6 +81,18 @@ class Engine:
             self._journal.flush()
             if self._journal.write_error:
                 self._emit(Notice(f"{self._journal.write_error}: a rerun re-checks every file"))
+
+    def _start(self, item: ListEntry, entry: Entry) -> asyncio.Task[Result]:
+        task = asyncio.create_task(self._download(item, entry))
+        self._in_flight[item.url] = task
+        task.add_done_callback(lambda _: self._in_flight.pop(item.url, None))
+        return task
+
+    async def _same_as(self, item: ListEntry) -> Result:
+        """A URL listed again while its first copy downloads: one transfer, two Results
+        (two transfers would write the same `.part` file)."""
+        first = await asyncio.shield(self._in_flight[item.url])
+        return dataclasses.replace(first, line_no=item.line_no)
 
     def _report(self, result: Result) -> Result:
         self._emit(FileFinished(result))

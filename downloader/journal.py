@@ -168,7 +168,8 @@ class SqliteJournal:
         counts = dict(self._db.execute("SELECT state, COUNT(*) FROM files GROUP BY state"))
         done, total, unknown = self._db.execute(
             "SELECT COALESCE(SUM(CASE WHEN state IN ('done', 'skipped') THEN size END), 0),"
-            " COALESCE(SUM(total), 0), SUM(total IS NULL AND state != 'skipped') FROM files"
+            " COALESCE(SUM(CASE WHEN state = 'skipped' THEN size ELSE total END), 0),"
+            " SUM(total IS NULL AND state != 'skipped') FROM files"
         ).fetchone()
         return Summary(counts, done, None if unknown else total)
 
@@ -276,7 +277,7 @@ class MemoryJournal:
         for entry in self._entries.values():
             counts[entry.state] = counts.get(entry.state, 0) + 1
         done = sum(e.size for e in self._entries.values() if e.state in ("done", "skipped"))
-        totals = [e.total for e in self._entries.values() if e.state != "skipped"]
+        totals = [e.size if e.state == "skipped" else e.total for e in self._entries.values()]
         return Summary(counts, done, None if None in totals else sum(totals))  # type: ignore[arg-type]
 
     def failed(self) -> Iterator[Entry]:

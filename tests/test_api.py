@@ -211,12 +211,6 @@ async def test_url_objects_are_accepted(server, tmp_path):
     assert (tmp_path / "a.txt").read_bytes() == b"alpha"
 
 
-@pytest.mark.xfail(
-    reason="BUG: the same URL twice in one batch starts two concurrent transfers into the "
-    "same NAME.part (Engine._answer_at_once gets the same journal entry back from claim); "
-    "the first os.replace wins and the second fails with 'No such file or directory'",
-    strict=True,
-)
 async def test_the_same_url_twice_in_one_batch_is_not_a_failure(server, tmp_path):
     body = random_bytes(1_000_000, seed=5)
     server.add("dup.bin", body)

@@ -198,11 +198,6 @@ def test_a_missing_list_file_exits_2_naming_the_path(runner, tmp_path):
     assert "Traceback" not in result.output
 
 
-@pytest.mark.xfail(
-    reason="BUG: cli.get creates the output folder (prepare_dest) before it opens LIST, "
-    "so a usage error for a missing list still leaves a new empty folder behind",
-    strict=True,
-)
 def test_a_usage_error_leaves_no_output_folder_behind(runner, tmp_path):
     out = tmp_path / "new-out"
     result = runner.invoke(app, ["get", str(tmp_path / "missing.txt"), "-o", str(out)])
@@ -269,12 +264,6 @@ def test_a_folder_busy_with_another_adl_exits_2(live, runner, tmp_path):
 # --- list input -----------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    reason="BUG: cli.get passes the nullcontext wrapping sys.stdin to _run instead of "
-    "sys.stdin itself ('with source:' should be 'with source as lines:'), so "
-    "`adl get -` ends in 'internal error' (TypeError: 'nullcontext' object is not iterable)",
-    strict=True,
-)
 def test_dash_reads_the_list_from_stdin(live, runner, tmp_path):
     live.add("a.txt", b"alpha")
     live.add("b.txt", b"beta")
@@ -407,11 +396,6 @@ def test_status_reads_while_another_adl_holds_the_folder(live, runner, tmp_path)
     assert json.loads(result.stdout)["counts"]["done"] == 2
 
 
-@pytest.mark.xfail(
-    reason="BUG: journal summary counts a skipped file's size in bytes_done but not in "
-    "bytes_total, so `adl status` can say more bytes are done than the total",
-    strict=True,
-)
 def test_status_bytes_done_never_exceed_the_total(live, runner, tmp_path):
     live.add("a.txt", b"x" * 50)
     live.add("b.txt", b"y" * 20)
@@ -467,11 +451,6 @@ def _help_option_names(text: str) -> set[str]:
     return set(re.findall(r"(?<![\w-])(--[a-z][a-z-]*|-[a-z])(?![\w-])", text))
 
 
-@pytest.mark.xfail(
-    reason="BUG: on an 80-column terminal (and in a pipe) rich truncates "
-    "'--content-disposition' to '--content-dispos…' in `adl get --help`",
-    strict=True,
-)
 def test_get_help_at_80_columns_shows_every_option_in_full(runner):
     command = typer.main.get_command(app).commands["get"]  # type: ignore[attr-defined]
     declared = {opt for param in command.params for opt in param.opts if opt.startswith("-")}

@@ -225,12 +225,6 @@ def test_summary_of_an_empty_journal(journal):
     assert summary.bytes_total == 0
 
 
-@pytest.mark.xfail(
-    reason="BUG: a skipped file's size counts in bytes_done but not in bytes_total "
-    "(Engine._skipped stores size but no total; summary() sums only `total`), "
-    "so done can exceed the total",
-    strict=True,
-)
 def test_summary_done_never_exceeds_total_with_skipped_files(journal):
     a = journal.claim(U + "a", "a")
     journal.update(a, state=Status.DONE, size=50, total=50)
