@@ -102,7 +102,12 @@ class Transfer:
         headers = {"Accept-Encoding": "identity", **headers}
         for _ in range(self._options.max_redirects + 1):
             response = await self._session.get(
-                target, headers=headers, allow_redirects=False, auto_decompress=False
+                target,
+                headers=headers,
+                allow_redirects=False,
+                auto_decompress=False,
+                # Room to keep receiving one block while the previous one is being written.
+                read_bufsize=self._options.chunk_size,
             )
             location = response.headers.get("Location")
             if response.status not in REDIRECT_STATUSES or not location:
@@ -176,18 +181,37 @@ class Transfer:
         except OSError as exc:
             raise from_os_error(exc) from exc
         watch = _StallWatch(self._options.stall_speed, self._options.stall_time)
+        block = _Block(self._options.chunk_size)
         received = 0
         try:
-            async for chunk in response.content.iter_chunked(self._options.chunk_size):
-                await _write(file, chunk)
-                received += len(chunk)
-                self._emit(FileProgress(entry.url, len(chunk), offset + received, total))
+            # Pieces come as the socket gave them (64-256 KiB, untouched: iter_chunked would
+            # join them into a copy); one thread hop writes a whole block of them.
+            async for piece in response.content.iter_any():
+                received += len(piece)
                 watch.check(received)
+                if block.add(piece):
+                    await self._write_blocks(file, block, entry.url, offset + received, total)
         finally:
-            await file.close()
+            # Whatever arrived before a cut connection or a Ctrl-C still goes to disk: the
+            # next attempt resumes from the size of the .part file.
+            try:
+                await self._write_blocks(
+                    file, block, entry.url, offset + received, total, final=True
+                )
+            finally:
+                await file.close()
         _check_length(offset + received, total)
         await self._finish(entry, part)
         return received
+
+    async def _write_blocks(
+        self, file, block: _Block, url: str, done: int, total, *, final: bool = False
+    ) -> None:
+        """Write every whole block gathered so far; with `final`, the rest too."""
+        while block.size >= block.limit or (final and block.size):
+            pieces, size = block.take()
+            await _write(file, pieces)
+            self._emit(FileProgress(url, size, done - block.size, total))
 
     async def _write_small(self, entry: Entry, response, part: Path, total: int) -> int:
         """A body that fits in one chunk: read it whole and write, close and rename it in one
@@ -211,6 +235,41 @@ class Transfer:
 
 class _RestartFromZero(Exception):
     """The server's answer to our Range request cannot be appended to the `.part` file."""
+
+
+class _Block:
+    """Pieces of a body gathered into writes of exactly `limit` bytes (the last one may be
+    shorter). Pieces are split with memoryviews, so no byte is copied on the way."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._pieces: list[bytes | memoryview] = []
+        self.size = 0
+
+    def add(self, piece: bytes) -> bool:
+        """Keep `piece`; True when a whole block is ready to `take`."""
+        self._pieces.append(piece)
+        self.size += len(piece)
+        return self.size >= self.limit
+
+    def take(self) -> tuple[list[bytes | memoryview], int]:
+        """The next block: `limit` bytes, or all that is left when less."""
+        if self.size <= self.limit:
+            pieces, size = self._pieces, self.size
+            self._pieces, self.size = [], 0
+            return pieces, size
+        pieces, size = [], 0
+        while size < self.limit:
+            piece = self._pieces.pop(0)
+            room = self.limit - size
+            if len(piece) > room:
+                view = memoryview(piece)
+                self._pieces.insert(0, view[room:])
+                piece = view[:room]
+            pieces.append(piece)
+            size += len(piece)
+        self.size -= size
+        return pieces, size
 
 
 class _StallWatch:
@@ -240,9 +299,9 @@ def _check_length(size: int, total: int | None) -> None:
     raise DownloadError(f"body longer than announced: {size} > {total} bytes")
 
 
-async def _write(file, chunk: bytes) -> None:
+async def _write(file, pieces: list[bytes]) -> None:
     try:
-        await file.write(chunk)
+        await file.writelines(pieces)
     except OSError as exc:
         raise from_os_error(exc) from exc
 
