@@ -134,7 +134,7 @@ class Engine:
                 return self._skipped(item, entry, "file exists", info.st_size)
             case OnExists.RENAME:
                 return self._journal.rename(
-                    entry, entry.name, taken=lambda n: _exists(self._dest / n)
+                    entry, entry.name, taken=lambda n: os.path.lexists(os.path.join(self._dest, n))
                 )
         return entry
 
@@ -272,12 +272,8 @@ async def _cancel_all(tasks: set[asyncio.Task[Result]]) -> None:
         await asyncio.gather(*tasks, return_exceptions=True)
 
 
-def _size(path: Path) -> int:
+def _size(path: str) -> int:
     try:
         return os.stat(path).st_size
     except OSError:
         return 0
-
-
-def _exists(path: Path) -> bool:
-    return os.path.lexists(path)
