@@ -6,7 +6,10 @@ Last-Modified and Range/If-Range like a static file server, and lets a test scri
 goes wrong: per-path queues of faults for the next requests, a random fault rate for soak
 tests, a server that ignores Range or sends no validators, throttled bodies, redirects and
 Content-Disposition. It counts requests and body bytes sent, so a test can prove a resume
-did not start over.
+did not start over, and the requests in flight per Host (`max_active`) for concurrency caps.
+`redirect(name, location)` answers with any Location (ftp://, file://, ...), `fallback`
+serves a body for any unknown path, `ignore_if_range` plays a cache that honours Range but
+not If-Range, and `hooks` see every request as it arrives.
 """
 
 from __future__ import annotations
