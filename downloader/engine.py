@@ -11,9 +11,11 @@ The engine emits events and yields Results; it never prints and knows no rendere
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import os
 import random
+import stat
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
@@ -51,7 +53,7 @@ class Engine:
         self._sleep = sleep
         self._rand = rand
         self._slots = asyncio.Semaphore(options.jobs)
-        self._hosts = _HostGates(options.per_host, sleep)
+        self._hosts = _HostGates(options.per_host)
         self._disk_full: str | None = None
         self._in_flight: dict[str, asyncio.Task[Result]] = {}
 
@@ -104,12 +106,7 @@ class Engine:
         if item.error is not None:
             return Result(item.url, State.FAILED, error=item.error, line_no=item.line_no)
         if self._disk_full is not None:
-            return Result(
-                item.url,
-                State.FAILED,
-                error=f"not started: {self._disk_full}",
-                line_no=item.line_no,
-            )
+            return self._not_started(item)
         try:
             entry = self._journal.claim(item.url, name_from_url(item.url))
             return self._already_there(item, entry)
@@ -159,7 +156,9 @@ class Engine:
         attempts, received = entry.attempts, 0
         for attempt in range(1, self._options.retries + 2):
             try:
-                async with self._hosts.slot(host), self._slots:
+                async with self._turn(host):
+                    if self._disk_full is not None:  # queued before the disk filled up
+                        return self._not_started(item)
                     entry = self._journal.update(entry, attempts=attempts + 1)
                     attempts += 1
                     outcome = await self._transfer.fetch(entry)
@@ -189,6 +188,35 @@ class Engine:
                 line_no=item.line_no,
             )
         raise AssertionError("unreachable: the last attempt returns")
+
+    @contextlib.asynccontextmanager
+    async def _turn(self, host: str) -> AsyncIterator[None]:
+        """A per-host slot and a job slot, taken at a moment the host is not paused.
+
+        A 429 or 503 pauses its host; a file that was queued for a slot meanwhile waits
+        out the pause too, without holding a slot while it waits. Each pause is waited
+        out once, which also keeps tests with an instant fake sleep from spinning."""
+        waited_for = 0.0
+        while True:
+            until = self._hosts.paused_until(host)
+            if until > waited_for and until > time.monotonic():
+                await self._sleep(until - time.monotonic())
+                waited_for = until
+                continue
+            async with self._hosts.limit(host), self._slots:
+                until = self._hosts.paused_until(host)
+                if until > waited_for and until > time.monotonic():
+                    continue  # paused while we queued: let the slots go and wait
+                yield
+                return
+
+    def _not_started(self, item: ListEntry) -> Result:
+        return Result(
+            item.url,
+            State.FAILED,
+            error=f"not started: {self._disk_full}",
+            line_no=item.line_no,
+        )
 
     def _should_retry(self, error: DownloadError, attempt: int) -> bool:
         if isinstance(error, DiskError) and error.disk_full and self._disk_full is None:
@@ -223,46 +251,22 @@ class Engine:
 class _HostGates:
     """Per-host connection caps, and a shared pause after a host says 429 or 503."""
 
-    def __init__(self, per_host: int, sleep: Sleep) -> None:
+    def __init__(self, per_host: int) -> None:
         self._per_host = per_host
-        self._sleep = sleep
         self._limits: dict[str, asyncio.Semaphore] = {}
         self._paused_until: dict[str, float] = {}
 
-    def slot(self, host: str) -> _HostSlot:
-        return _HostSlot(self, host)
+    def limit(self, host: str) -> contextlib.AbstractAsyncContextManager[object]:
+        if not self._per_host:
+            return contextlib.nullcontext()
+        return self._limits.setdefault(host, asyncio.Semaphore(self._per_host))
 
     def back_off(self, host: str, delay: float) -> None:
         until = time.monotonic() + delay
         self._paused_until[host] = max(until, self._paused_until.get(host, 0.0))
 
-    async def enter(self, host: str) -> None:
-        if self._per_host:
-            await self._limits.setdefault(host, asyncio.Semaphore(self._per_host)).acquire()
-        try:
-            wait = self._paused_until.get(host, 0.0) - time.monotonic()
-            if wait > 0:
-                await self._sleep(wait)
-            else:
-                self._paused_until.pop(host, None)
-        except BaseException:
-            self.leave(host)
-            raise
-
-    def leave(self, host: str) -> None:
-        if self._per_host:
-            self._limits[host].release()
-
-
-class _HostSlot:
-    def __init__(self, gates: _HostGates, host: str) -> None:
-        self._gates, self._host = gates, host
-
-    async def __aenter__(self) -> None:
-        await self._gates.enter(self._host)
-
-    async def __aexit__(self, *exc: object) -> None:
-        self._gates.leave(self._host)
+    def paused_until(self, host: str) -> float:
+        return self._paused_until.get(host, 0.0)
 
 
 async def _cancel_all(tasks: set[asyncio.Task[Result]]) -> None:
@@ -273,7 +277,9 @@ async def _cancel_all(tasks: set[asyncio.Task[Result]]) -> None:
 
 
 def _size(path: str) -> int:
+    """Bytes kept in a `.part` file; a link planted there is not ours and counts as 0."""
     try:
-        return os.stat(path).st_size
+        info = os.lstat(path)
     except OSError:
         return 0
+    return info.st_size if stat.S_ISREG(info.st_mode) else 0

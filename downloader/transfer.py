@@ -121,7 +121,7 @@ class Transfer:
     async def _receive(
         self, entry: Entry, response: aiohttp.ClientResponse, offset: int, known
     ) -> Outcome:
-        if response.status >= 400:
+        if response.status >= 400 and not (response.status == 416 and offset > 0):
             retry_after = parse_retry_after(response.headers.get("Retry-After"), now=time.time())
             raise HTTPStatusError(response.status, response.reason, retry_after=retry_after)
         if response.status in REDIRECT_STATUSES:
@@ -180,6 +180,9 @@ class Transfer:
             return await self._write_small(entry, response, part, total)
         if os.path.islink(part):
             _unlink(part)  # a planted link must not redirect our writes
+        # Make the validators just recorded durable before bytes land in the .part file:
+        # after a kill -9 they are what lets the rerun resume instead of starting over.
+        self._journal.flush()
         try:
             file = await aiofiles.open(part, "ab" if offset else "wb", opener=_no_follow)
         except OSError as exc:
@@ -220,9 +223,17 @@ class Transfer:
     async def _write_small(self, entry: Entry, response, part: str, total: int) -> int:
         """A body that fits in one chunk: read it whole, then write, close and rename it in
         one go (each aiofiles call is a thread hop; per small file that cost dominates)."""
-        body = await response.read()
+        watch = _StallWatch(self._options.stall_speed, self._options.stall_time)
+        pieces, got = [], 0
+        async for piece in response.content.iter_any():
+            pieces.append(piece)
+            got += len(piece)
+            watch.check(got)
+        body = pieces[0] if len(pieces) == 1 else b"".join(pieces)
         _check_length(len(body), total)
         final = self.final_path(entry)
+        if os.path.islink(part):
+            _unlink(part)  # a planted link is replaced, never followed
         try:
             if self._small_writes.inline:
                 self._small_writes.run(_write_whole, part, final, body)

@@ -259,12 +259,6 @@ async def test_trickle_below_the_floor_counts_as_stalled_streamed_file(server, t
     assert (tmp_path / "f.bin").read_bytes() == body
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: transfer.Transfer._write_small reads a body of <= chunk_size bytes with"
-    " response.read() and never runs _StallWatch, so a small file trickling below"
-    " stall_speed (but faster than the idle timeout) is never retried",
-)
 async def test_trickle_below_the_floor_counts_as_stalled_small_file(server, tmp_path):
     body = random_bytes(100_000, seed=6)  # below the default 1 MiB chunk: read in one piece
     server.add("f.bin", body)
@@ -311,12 +305,6 @@ async def test_downloads_taken_from_the_list_after_a_429_wait_for_the_host(serve
     assert arrivals["d"][0] >= pause_end
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: engine.Engine._download enters the host gate (_HostGates.enter checks the"
-    " 429/503 pause) before waiting for a job slot, so a file already queued on the"
-    " semaphore when the 429 arrives starts its request at once, ignoring the pause",
-)
 async def test_download_queued_for_a_slot_during_a_429_waits_for_the_host(server, tmp_path):
     arrivals = await _batch_with_a_429_first(server, tmp_path, ["a", "b"])
 
@@ -507,12 +495,6 @@ async def test_disk_full_fails_the_file_stops_new_ones_and_rerun_completes(serve
     assert server.requests["a.bin"] == 1 and server.requests["b.bin"] == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: engine.Engine only checks _disk_full when taking a URL from the list"
-    " (_answer_at_once); a file whose task was already created (up to 2*jobs in the window)"
-    " still sends its request and writes after the disk filled up",
-)
 async def test_disk_full_starts_no_file_queued_behind_the_failed_one(server, small_disk):
     _bodies, urls = _disk_full_batch(server, small_disk)
 

@@ -165,16 +165,7 @@ def outside(tmp_path):
 @pytest.mark.parametrize(
     "size",
     [
-        pytest.param(
-            1000,
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="BUG: transfer._write_whole opens NAME.part with O_NOFOLLOW but, unlike"
-                " Transfer._stream, does not unlink a planted symlink first, so every small"
-                " file (<= chunk_size) with a symlink at NAME.part fails with 'Too many"
-                " levels of symbolic links' instead of being downloaded",
-            ),
-        ),
+        pytest.param(1000),
         2 * MiB,
     ],
     ids=["small", "streamed"],

@@ -110,13 +110,6 @@ async def test_kill_9_leaves_no_partial_file_under_a_final_name(server, batch):
     assert not part_sizes(out)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: the journal commits in batches (journal.SqliteJournal._changed, every 0.5 s"
-    " or 500 changes); the validators recorded by transfer.Transfer._start are not committed"
-    " before the .part grows, so after kill -9 the rerun has no ETag, sends no Range and"
-    " downloads from zero",
-)
 async def test_kill_9_then_rerun_resumes_from_the_part_file(server, batch):
     bodies, listing, out = batch
     process = await start_adl(listing, out)

@@ -11,8 +11,6 @@ import asyncio
 import os
 from pathlib import Path
 
-import pytest
-
 from downloader.api import run_batch
 from downloader.inputs import entries_from_urls
 from downloader.options import Options
@@ -172,14 +170,6 @@ async def test_file_changed_to_a_shorter_one_between_runs(server, tmp_path):
     assert (tmp_path / "big.bin").read_bytes() == new
 
 
-BUG_416 = (
-    "BUG: transfer.Transfer._receive raises HTTPStatusError for every status >= 400 before"
-    " resume.decide() sees it, so a 416 answer to a Range request is a permanent failure"
-    " instead of ALREADY_COMPLETE / RESTART"
-)
-
-
-@pytest.mark.xfail(strict=True, reason=BUG_416)
 async def test_416_with_a_complete_part_finishes_without_downloading(server, tmp_path):
     body = random_bytes(SIZE, seed=11)
     server.add("big.bin", body)
@@ -195,7 +185,6 @@ async def test_416_with_a_complete_part_finishes_without_downloading(server, tmp
     assert not (tmp_path / "big.bin.part").exists()
 
 
-@pytest.mark.xfail(strict=True, reason=BUG_416)
 async def test_416_with_a_size_mismatch_restarts_from_zero(server, tmp_path):
     body = random_bytes(SIZE, seed=12)
     server.add("big.bin", body)
