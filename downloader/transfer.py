@@ -191,9 +191,10 @@ class Transfer:
         block = _Block(self._options.chunk_size)
         received = 0
         try:
-            # Pieces come as the socket gave them (64-256 KiB, untouched: iter_chunked would
-            # join them into a copy); one thread hop writes a whole block of them.
-            async for piece in response.content.iter_any():
+            # Pieces come as the socket gave them (64-256 KiB): iter_chunks hands each over
+            # as is, where iter_any and iter_chunked join what is buffered into a copy (a
+            # second pass over every byte). One thread hop writes a whole block of them.
+            async for piece, _ in response.content.iter_chunks():
                 received += len(piece)
                 watch.check(received)
                 if block.add(piece):
@@ -225,7 +226,7 @@ class Transfer:
         one go (each aiofiles call is a thread hop; per small file that cost dominates)."""
         watch = _StallWatch(self._options.stall_speed, self._options.stall_time)
         pieces, got = [], 0
-        async for piece in response.content.iter_any():
+        async for piece, _ in response.content.iter_chunks():
             pieces.append(piece)
             got += len(piece)
             watch.check(got)
