@@ -159,11 +159,10 @@ class Engine:
                 async with self._turn(host):
                     if self._disk_full is not None:  # queued before the disk filled up
                         return self._not_started(item)
-                    entry = self._journal.update(entry, attempts=attempts + 1)
                     attempts += 1
                     outcome = await self._transfer.fetch(entry)
             except DownloadError as error:
-                entry = self._journal.get(item.url) or entry
+                entry = (self._journal.get(item.url) or entry)._replace(attempts=attempts)
                 if not self._should_retry(error, attempt):
                     return self._failed(item, entry, error, attempt, received)
                 delay = retry_delay(attempt, error.retry_after, rand=self._rand)
@@ -173,10 +172,14 @@ class Engine:
                 await self._sleep(delay)
                 continue
             except asyncio.CancelledError:
-                self._keep_partial(self._journal.get(item.url) or entry)
+                self._keep_partial(
+                    (self._journal.get(item.url) or entry)._replace(attempts=attempts)
+                )
                 raise
             received += outcome.received
-            entry = self._journal.update(outcome.entry, state=Status.DONE, error=None)
+            entry = self._journal.update(
+                outcome.entry, state=Status.DONE, error=None, attempts=attempts
+            )
             return Result(
                 item.url,
                 State.DONE,

@@ -62,12 +62,17 @@ _LEADING_DOTS_AND_SPACE = re.compile(r"^[\s.]+")
 
 _DEFAULT_NAME = "index.html"
 
+# Names every rule below leaves unchanged: short, ASCII, no leading dot, nothing to drop.
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._+-]{0,199}")
+
 
 # --- sanitizing -----------------------------------------------------------------------------------
 
 
 def sanitize_name(name: str, fallback: str = _DEFAULT_NAME) -> str:
     """Turn untrusted text into one safe file name component, or `fallback` if nothing is left."""
+    if _PLAIN_NAME.fullmatch(name) and not name.lower().endswith(PART_SUFFIX):
+        return name  # the usual case, already safe: skip the per-character walk
     name = name.replace("/", "_").replace("\\", "_")
     name = _drop_unsafe_characters(name)
     # Leading dots go entirely: it is the simplest rule that rules out ".", "..", "..foo" tricks,

@@ -66,10 +66,10 @@ class Transfer:
         self._emit = emit
 
     def final_path(self, entry: Entry) -> str:
-        return os.path.join(self._folder, _single_component(entry.name))
+        return f"{self._folder}/{_single_component(entry.name)}"
 
     def part_path(self, entry: Entry) -> str:
-        return os.path.join(self._folder, _single_component(entry.name) + PART_SUFFIX)
+        return f"{self._folder}/{_single_component(entry.name)}{PART_SUFFIX}"
 
     async def fetch(self, entry: Entry) -> Outcome:
         """One attempt. A resume the server cannot honour is retried once from zero at once."""
@@ -81,9 +81,10 @@ class Transfer:
             return await self._fetch(entry, allow_resume=False)
 
     async def _fetch(self, entry: Entry, *, allow_resume: bool) -> Outcome:
-        part = self.part_path(entry)
-        offset = _existing_size(part) if allow_resume else 0
         known = resume.Validators(entry.etag, entry.last_modified)
+        # Without a validator there is nothing to resume safely: skip looking at the disk.
+        resumable = allow_resume and (entry.etag or entry.last_modified)
+        offset = _existing_size(self.part_path(entry)) if resumable else 0
         headers = resume.request_headers(offset, known)
         if not headers:
             offset = 0  # nothing to resume from, or no validator to resume safely with
@@ -138,16 +139,15 @@ class Transfer:
         if action is resume.Action.ALREADY_COMPLETE:
             entry = self._start(entry, response, offset, decision.total)
             await self._finish(entry, self.part_path(entry))
-            return Outcome(self._journal.update(entry, size=offset), response.status, 0)
+            return Outcome(entry._replace(size=offset), response.status, 0)
         if action is resume.Action.WRITE_FROM_ZERO:
             offset = 0
             entry = self._maybe_rename(entry, response)
         entry = self._start(entry, response, offset, decision.total)
         received = await self._stream(entry, response, offset, decision.total)
         size = offset + received
-        if decision.total is None:
-            entry = self._journal.update(entry, total=size)
-        return Outcome(self._journal.update(entry, size=size), response.status, received)
+        # The engine records the finished entry in one journal write.
+        return Outcome(entry._replace(size=size, total=size), response.status, received)
 
     def _maybe_rename(self, entry: Entry, response: aiohttp.ClientResponse) -> Entry:
         """--content-disposition: take the server's name for a file started from zero."""
@@ -166,11 +166,13 @@ class Transfer:
         return renamed
 
     def _start(self, entry: Entry, response, offset: int, total: int | None) -> Entry:
+        """The entry as this response describes it; written to the journal only once bytes
+        go to a .part file (a small file is written whole, and recorded when done)."""
         fresh = resume.validators_from_headers(response.headers)
         if offset == 0 or fresh.etag or fresh.last_modified:
             # A new file, or a resumed one the server describes afresh: its validators now.
             entry = entry._replace(etag=fresh.etag, last_modified=fresh.last_modified)
-        entry = self._journal.update(entry, state=Status.ACTIVE, total=total)
+        entry = entry._replace(state=Status.ACTIVE, total=total)
         self._emit(FileStarted(entry.url, Path(self.final_path(entry)), offset, total))
         return entry
 
@@ -180,8 +182,9 @@ class Transfer:
             return await self._write_small(entry, response, part, total)
         if os.path.islink(part):
             _unlink(part)  # a planted link must not redirect our writes
-        # Make the validators just recorded durable before bytes land in the .part file:
-        # after a kill -9 they are what lets the rerun resume instead of starting over.
+        # Make the validators durable before bytes land in the .part file: after a kill -9
+        # they are what lets the rerun resume instead of starting over.
+        self._journal.update(entry, state=Status.ACTIVE)
         self._journal.flush()
         try:
             file = await aiofiles.open(part, "ab" if offset else "wb", opener=_no_follow)
