@@ -19,7 +19,6 @@ import stat
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from .errors import DiskError, DownloadError, HTTPStatusError
 from .events import Event, FileFinished, FileRetrying, Notice
@@ -152,7 +151,7 @@ class Engine:
         return self._transfer.dest
 
     async def _download(self, item: ListEntry, entry: Entry) -> Result:
-        host = urlsplit(item.url).hostname or ""
+        host = _host_of(item.url)
         attempts, received = entry.attempts, 0
         for attempt in range(1, self._options.retries + 2):
             try:
@@ -183,7 +182,7 @@ class Engine:
             return Result(
                 item.url,
                 State.DONE,
-                path=self._dest / entry.name,
+                path=outcome.path,
                 status=outcome.status,
                 bytes=entry.size,
                 received=received,
@@ -277,6 +276,12 @@ async def _cancel_all(tasks: set[asyncio.Task[Result]]) -> None:
         task.cancel()
     if tasks:
         await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def _host_of(url: str) -> str:
+    """The host[:port] a URL names (lists were checked: scheme://authority/...), cheaper
+    than urlsplit per file; credentials are not part of it."""
+    return url.split("/", 3)[2].rpartition("@")[2].lower()
 
 
 def _size(path: str) -> int:

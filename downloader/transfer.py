@@ -8,6 +8,7 @@ as a `DownloadError` (see `errors.from_exception`); the engine decides about ret
 from __future__ import annotations
 
 import asyncio
+import errno
 import os
 import stat
 import time
@@ -42,6 +43,7 @@ PART_SUFFIX = ".part"
 @dataclass(frozen=True, slots=True)
 class Outcome:
     entry: Entry
+    path: Path
     status: int
     received: int  # bytes that came over the network in this attempt
 
@@ -137,17 +139,18 @@ class Transfer:
         if action is resume.Action.FAIL:
             raise DownloadError(decision.reason)
         if action is resume.Action.ALREADY_COMPLETE:
-            entry = self._start(entry, response, offset, decision.total)
+            entry, started = self._start(entry, response, offset, decision.total)
             await self._finish(entry, self.part_path(entry))
-            return Outcome(entry._replace(size=offset), response.status, 0)
+            return Outcome(entry._replace(size=offset), started.path, response.status, 0)
         if action is resume.Action.WRITE_FROM_ZERO:
             offset = 0
             entry = self._maybe_rename(entry, response)
-        entry = self._start(entry, response, offset, decision.total)
+        entry, started = self._start(entry, response, offset, decision.total)
         received = await self._stream(entry, response, offset, decision.total)
         size = offset + received
         # The engine records the finished entry in one journal write.
-        return Outcome(entry._replace(size=size, total=size), response.status, received)
+        done = entry._replace(size=size, total=size)
+        return Outcome(done, started.path, response.status, received)
 
     def _maybe_rename(self, entry: Entry, response: aiohttp.ClientResponse) -> Entry:
         """--content-disposition: take the server's name for a file started from zero."""
@@ -165,7 +168,7 @@ class Transfer:
         _unlink(self.part_path(entry))
         return renamed
 
-    def _start(self, entry: Entry, response, offset: int, total: int | None) -> Entry:
+    def _start(self, entry: Entry, response, offset: int, total) -> tuple[Entry, FileStarted]:
         """The entry as this response describes it; written to the journal only once bytes
         go to a .part file (a small file is written whole, and recorded when done)."""
         fresh = resume.validators_from_headers(response.headers)
@@ -173,15 +176,14 @@ class Transfer:
             # A new file, or a resumed one the server describes afresh: its validators now.
             entry = entry._replace(etag=fresh.etag, last_modified=fresh.last_modified)
         entry = entry._replace(state=Status.ACTIVE, total=total)
-        self._emit(FileStarted(entry.url, Path(self.final_path(entry)), offset, total))
-        return entry
+        started = FileStarted(entry.url, Path(self.final_path(entry)), offset, total)
+        self._emit(started)
+        return entry, started
 
     async def _stream(self, entry: Entry, response, offset: int, total: int | None) -> int:
         part = self.part_path(entry)
         if offset == 0 and total is not None and total <= self._options.chunk_size:
             return await self._write_small(entry, response, part, total)
-        if os.path.islink(part):
-            _unlink(part)  # a planted link must not redirect our writes
         # Make the validators durable before bytes land in the .part file: after a kill -9
         # they are what lets the rerun resume instead of starting over.
         self._journal.update(entry, state=Status.ACTIVE)
@@ -236,8 +238,6 @@ class Transfer:
         body = pieces[0] if len(pieces) == 1 else b"".join(pieces)
         _check_length(len(body), total)
         final = self.final_path(entry)
-        if os.path.islink(part):
-            _unlink(part)  # a planted link is replaced, never followed
         try:
             if self._small_writes.inline:
                 self._small_writes.run(_write_whole, part, final, body)
@@ -363,7 +363,15 @@ def _write_whole(part: str, final: str, body: bytes) -> None:
 
 
 def _no_follow(path, flags: int) -> int:
-    return os.open(path, flags | os.O_NOFOLLOW, 0o644)
+    """Open without following a link; a link planted at our `.part` path is removed and
+    replaced by a regular file (checked by the open itself, not by a racy look first)."""
+    try:
+        return os.open(path, flags | os.O_NOFOLLOW, 0o644)
+    except OSError as exc:
+        if exc.errno != errno.ELOOP:
+            raise
+    os.unlink(path)
+    return os.open(path, flags | os.O_NOFOLLOW | os.O_CREAT | os.O_EXCL, 0o644)
 
 
 def _existing_size(part: str) -> int:
