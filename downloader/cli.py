@@ -183,7 +183,7 @@ def _run(source, folder: Path, options: Options, list_path: str, *, quiet: bool,
     if tally.done + tally.skipped + len(tally.failed) == 0 and not interrupted:
         print("nothing to do: the list has no URLs", file=sys.stderr)
         return EXIT_OK
-    print(tally.summary(interrupted=interrupted), flush=True)
+    _print_summary(tally.summary(interrupted=interrupted))
     if interrupted:
         return EXIT_INTERRUPTED
     return EXIT_FAILED if tally.failed else EXIT_OK
@@ -215,6 +215,13 @@ async def _batch(source, folder: Path, options: Options, on_event) -> bool:
         if not stopping:
             raise
     return stopping
+
+
+def _print_summary(text: str) -> None:
+    try:
+        print(text, flush=True)
+    except BrokenPipeError:
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - the reader of our output left
 
 
 def _renderer(list_path: str, *, quiet: bool, debug: bool):

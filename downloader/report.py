@@ -5,6 +5,7 @@ No tqdm here; `progress` draws bars on a terminal, this module writes lines anyw
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, field
 from typing import TextIO
@@ -56,7 +57,12 @@ class LineRenderer:
         pass
 
     def _write(self, line: str) -> None:
-        print(line, file=self._stream, flush=True)
+        try:
+            print(line, file=self._stream, flush=True)
+        except BrokenPipeError:
+            # `adl get list | head`: the reader left. Downloads go on; output goes nowhere
+            # (and Python's exit-time flush of the dead pipe must not print a traceback).
+            self._stream = open(os.devnull, "w")  # noqa: SIM115
 
 
 @dataclass

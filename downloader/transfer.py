@@ -38,6 +38,7 @@ from .retry import parse_retry_after
 
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 PART_SUFFIX = ".part"
+FLUSH_SECONDS = 1.0  # longest a received byte waits in memory before it goes to the .part
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,16 +195,24 @@ class Transfer:
             raise from_os_error(exc) from exc
         watch = _StallWatch(self._options.stall_speed, self._options.stall_time)
         block = _Block(self._options.chunk_size)
-        received = 0
+        received, last_write = 0, time.monotonic()
         try:
             # Pieces come as the socket gave them (64-256 KiB): iter_chunks hands each over
             # as is, where iter_any and iter_chunked join what is buffered into a copy (a
             # second pass over every byte). One thread hop writes a whole block of them.
             async for piece, _ in response.content.iter_chunks():
                 received += len(piece)
-                watch.check(received)
-                if block.add(piece):
-                    await self._write_blocks(file, block, entry.url, offset + received, total)
+                now = time.monotonic()
+                watch.check(received, now)
+                full = block.add(piece)
+                # A slow transfer still reaches the disk every FLUSH_SECONDS: what is on
+                # disk is what a rerun after kill -9 does not fetch again.
+                overdue = now - last_write >= FLUSH_SECONDS
+                if full or overdue:
+                    await self._write_blocks(
+                        file, block, entry.url, offset + received, total, final=overdue
+                    )
+                    last_write = now
         finally:
             # Whatever arrived before a cut connection or a Ctrl-C still goes to disk: the
             # next attempt resumes from the size of the .part file.
@@ -326,8 +335,8 @@ class _StallWatch:
         self._since = time.monotonic()
         self._mark = 0
 
-    def check(self, received: int) -> None:
-        now = time.monotonic()
+    def check(self, received: int, now: float | None = None) -> None:
+        now = time.monotonic() if now is None else now
         if now - self._since < self._window:
             return
         speed = (received - self._mark) / (now - self._since)
