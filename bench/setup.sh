@@ -31,6 +31,15 @@ else
     echo "setup: parfive already installed" >&2
 fi
 
+# adl itself, from this checkout, with the `fast` extra (uvloop) as its users would install it
+# for speed; the harness runs this checkout's code either way (python -m downloader).
+if ! "$PY" -c 'import aiohttp, aiofiles, tqdm, typer, uvloop' >/dev/null 2>&1; then
+    echo "setup: pip install -e .[fast]" >&2
+    "$PY" -m pip install -q -e "$(dirname "$0")/..[fast]"
+else
+    echo "setup: adl's dependencies and uvloop already installed" >&2
+fi
+
 for t in nginx curl aria2c wget2; do
     printf '%-7s %s\n' "$t" "$(command -v "$t")" >&2
 done

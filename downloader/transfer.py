@@ -354,8 +354,19 @@ def _check_length(size: int, total: int | None) -> None:
 
 
 async def _write(file, pieces: list[bytes]) -> None:
+    """Append pieces to the .part file in a worker thread.
+
+    A cancel (Ctrl-C) must not leave this write running in its thread while the next one
+    starts in another: the two could land out of order and corrupt the file. So the write
+    is shielded and, on cancel, allowed to finish before the cancel goes on."""
+    write = asyncio.ensure_future(file.writelines(pieces))
     try:
-        await file.writelines(pieces)
+        await asyncio.shield(write)
+    except asyncio.CancelledError:
+        await asyncio.wait({write})
+        if not write.cancelled():
+            write.exception()  # retrieved: the cancel is what the caller hears about
+        raise
     except OSError as exc:
         raise from_os_error(exc) from exc
 

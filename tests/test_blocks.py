@@ -1,8 +1,10 @@
 """The write blocks a body is gathered into: exact sizes, no byte lost or reordered."""
 
+import asyncio
+
 import pytest
 
-from downloader.transfer import _Block
+from downloader.transfer import _Block, _write
 
 
 @pytest.mark.parametrize(
@@ -29,3 +31,23 @@ def test_blocks_have_the_limit_size_until_the_last(limit, pieces, blocks):
         written.append((b"".join(parts), size))
     assert [data for data, _ in written] == blocks
     assert all(size == len(data) for data, size in written)
+
+
+async def test_a_cancelled_write_lands_before_the_cancel_goes_on():
+    """Ctrl-C during a write: the write finishes first, so the next one (the rest of the
+    body, written on the way out) cannot overtake it and land out of order."""
+    events = []
+
+    class SlowFile:
+        async def writelines(self, pieces):
+            events.append(("start", pieces[0]))
+            await asyncio.sleep(0.05)
+            events.append(("end", pieces[0]))
+
+    task = asyncio.ensure_future(_write(SlowFile(), [b"first"]))
+    await asyncio.sleep(0.01)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    events.append(("cancelled", None))
+    assert events == [("start", b"first"), ("end", b"first"), ("cancelled", None)]
