@@ -116,7 +116,7 @@ def _adl_args(b: Batch) -> list[str]:
 def _find_adl_tty() -> list[str] | None:
     """adl with its progress bars on: run under `script`, so it sees a terminal."""
     adl, script = _find_adl(), shutil.which("script")
-    return [script, "-qec"] if adl and script else None
+    return [script] if adl and script else None
 
 
 def _adl_tty_args(b: Batch) -> list[str]:
@@ -124,7 +124,7 @@ def _adl_tty_args(b: Batch) -> list[str]:
     assert adl is not None
     argv = [*adl, "get", str(b.list_path), "-j", str(b.jobs), "-o", str(b.out)]
     # script's output goes to the harness's log; /dev/null is script's own typescript file.
-    return [shlex.join(argv), "/dev/null"]
+    return ["-qec", shlex.join(argv), "/dev/null"]
 
 
 # --- peers --------------------------------------------------------------------------------------
@@ -197,7 +197,7 @@ TOOLS: dict[str, Tool] = {
     t.name: t
     for t in (
         Tool("adl", _find_adl, _adl_args),
-        Tool("adl-tty", _find_adl_tty, _adl_tty_args, version_args=("--version",)),
+        Tool("adl-tty", _find_adl_tty, _adl_tty_args),
         Tool("curl", _on_path("curl"), _curl_args),
         Tool("aria2c", _on_path("aria2c"), _aria2c_args),
         Tool("wget2", _on_path("wget2"), _wget2_args),
