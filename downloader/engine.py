@@ -60,7 +60,7 @@ class Engine:
         running: set[asyncio.Task[Result]] = set()
         window = 2 * self._options.jobs
         try:
-            for item in entries:
+            for count, item in enumerate(entries, 1):
                 if item.url in self._in_flight:
                     running.add(asyncio.create_task(self._same_as(item)))
                     continue
@@ -69,6 +69,10 @@ class Engine:
                     running.add(self._start(item, result))
                 else:
                     yield self._report(result)
+                    if count % 256 == 0:
+                        # A long run of files answered at once (a rerun skipping thousands)
+                        # must still let transfers, timers and Ctrl-C have the loop.
+                        await asyncio.sleep(0)
                 while len(running) >= window:
                     done, running = await asyncio.wait(running, return_when="FIRST_COMPLETED")
                     for task in done:
@@ -109,9 +113,12 @@ class Engine:
         try:
             entry = self._journal.claim(item.url, name_from_url(item.url))
             return self._already_there(item, entry)
-        except OSError as exc:
+        except (OSError, ValueError) as exc:
             return Result(
-                item.url, State.FAILED, error=exc.strerror or str(exc), line_no=item.line_no
+                item.url,
+                State.FAILED,
+                error=getattr(exc, "strerror", None) or str(exc),
+                line_no=item.line_no,
             )
 
     def _already_there(self, item: ListEntry, entry: Entry) -> Result | Entry:
