@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
 
 import pytest
@@ -30,3 +31,14 @@ async def server():
 def random_bytes(size: int, seed: int = 0) -> bytes:
     """Incompressible, reproducible test data."""
     return random.Random(seed).randbytes(size)
+
+
+class FakeSleep:
+    """The backoff seam for tests: records each delay and returns at once."""
+
+    def __init__(self) -> None:
+        self.delays: list[float] = []
+
+    async def __call__(self, delay: float) -> None:
+        self.delays.append(delay)
+        await asyncio.sleep(0)

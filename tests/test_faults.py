@@ -23,22 +23,11 @@ from downloader.inputs import entries_from_urls
 from downloader.options import Options
 from downloader.results import Result, State
 
-from .conftest import random_bytes
+from .conftest import FakeSleep, random_bytes
 from .fileserver import Fault
 
 KiB = 1024
 MiB = 1024 * KiB
-
-
-class FakeSleep:
-    """Records each backoff delay and returns at once."""
-
-    def __init__(self) -> None:
-        self.delays: list[float] = []
-
-    async def __call__(self, delay: float) -> None:
-        self.delays.append(delay)
-        await asyncio.sleep(0)
 
 
 async def fetch(

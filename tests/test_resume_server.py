@@ -7,7 +7,6 @@ byte and Range counters). Backoff waits go through a fake sleep, so nothing here
 
 from __future__ import annotations
 
-import asyncio
 import os
 from pathlib import Path
 
@@ -16,22 +15,11 @@ from downloader.inputs import entries_from_urls
 from downloader.options import Options
 from downloader.results import Result, State
 
-from .conftest import random_bytes
+from .conftest import FakeSleep, random_bytes
 from .fileserver import Fault
 
 MiB = 1024 * 1024
 SIZE = 3 * MiB
-
-
-class FakeSleep:
-    """Records backoff delays and returns at once."""
-
-    def __init__(self) -> None:
-        self.delays: list[float] = []
-
-    async def __call__(self, delay: float) -> None:
-        self.delays.append(delay)
-        await asyncio.sleep(0)
 
 
 async def fetch(urls: list[str], dest: Path, **options) -> list[Result]:

@@ -8,7 +8,6 @@ Default options except the fake backoff sleep and jobs=8.
 
 from __future__ import annotations
 
-import asyncio
 import random
 
 import pytest
@@ -18,7 +17,7 @@ from downloader.inputs import entries_from_urls
 from downloader.options import Options
 from downloader.results import State
 
-from .conftest import random_bytes
+from .conftest import FakeSleep, random_bytes
 from .fileserver import Fault
 
 KiB = 1024
@@ -31,15 +30,6 @@ FAULTS = [
     Fault("cut", after=64 * KiB),
     Fault("reset"),
 ]
-
-
-class FakeSleep:
-    def __init__(self) -> None:
-        self.delays: list[float] = []
-
-    async def __call__(self, delay: float) -> None:
-        self.delays.append(delay)
-        await asyncio.sleep(0)
 
 
 @pytest.mark.parametrize(
