@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import json
 import os
 import signal
@@ -167,6 +168,9 @@ def _run(source, folder: Path, options: Options, list_path: str, *, quiet: bool,
         renderer(event)
 
     interrupted = False
+    # Everything imported so far lives as long as the process: keep it out of the garbage
+    # collector's full passes, which otherwise walk it again and again during a batch.
+    gc.freeze()
     try:
         with asyncio.Runner(loop_factory=_loop_factory()) as runner:
             interrupted = runner.run(_batch(source, folder, options, on_event))
