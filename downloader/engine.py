@@ -198,26 +198,8 @@ class Engine:
             )
         raise AssertionError("unreachable: the last attempt returns")
 
-    @contextlib.asynccontextmanager
-    async def _turn(self, host: str) -> AsyncIterator[None]:
-        """A per-host slot and a job slot, taken at a moment the host is not paused.
-
-        A 429 or 503 pauses its host; a file that was queued for a slot meanwhile waits
-        out the pause too, without holding a slot while it waits. Each pause is waited
-        out once, which also keeps tests with an instant fake sleep from spinning."""
-        waited_for = 0.0
-        while True:
-            until = self._hosts.paused_until(host)
-            if until > waited_for and until > time.monotonic():
-                await self._sleep(until - time.monotonic())
-                waited_for = until
-                continue
-            async with self._hosts.limit(host), self._slots:
-                until = self._hosts.paused_until(host)
-                if until > waited_for and until > time.monotonic():
-                    continue  # paused while we queued: let the slots go and wait
-                yield
-                return
+    def _turn(self, host: str) -> _Turn:
+        return _Turn(self._hosts, self._slots, self._sleep, host)
 
     def _not_started(self, item: ListEntry) -> Result:
         return Result(
@@ -255,6 +237,47 @@ class Engine:
     def _keep_partial(self, entry: Entry) -> None:
         size = _size(self._transfer.part_path(entry))
         self._journal.update(entry, state=Status.PENDING, size=size)
+
+
+class _Turn:
+    """A per-host slot and a job slot, taken at a moment the host is not paused.
+
+    A 429 or 503 pauses its host; a file that was queued for a slot meanwhile waits out the
+    pause too, without holding a slot while it waits. Each pause is waited out once, which
+    also keeps tests with an instant fake sleep from spinning. (A class rather than an
+    asynccontextmanager: it is entered once per file and per attempt.)"""
+
+    __slots__ = ("_host", "_hosts", "_limit", "_sleep", "_slots")
+
+    def __init__(self, hosts: _HostGates, slots: asyncio.Semaphore, sleep: Sleep, host: str):
+        self._hosts, self._slots, self._sleep, self._host = hosts, slots, sleep, host
+
+    async def __aenter__(self) -> None:
+        waited_for = 0.0
+        while True:
+            if self._paused(waited_for):
+                until = self._hosts.paused_until(self._host)
+                await self._sleep(until - time.monotonic())
+                waited_for = until
+                continue
+            self._limit = self._hosts.limit(self._host)
+            await self._limit.__aenter__()
+            try:
+                await self._slots.acquire()
+            except BaseException:
+                await self._limit.__aexit__(None, None, None)
+                raise
+            if not self._paused(waited_for):
+                return
+            await self.__aexit__(None, None, None)  # paused while we queued: wait again
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._slots.release()
+        await self._limit.__aexit__(None, None, None)
+
+    def _paused(self, waited_for: float) -> bool:
+        until = self._hosts.paused_until(self._host)
+        return until > waited_for and until > time.monotonic()
 
 
 class _HostGates:
