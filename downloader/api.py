@@ -52,12 +52,7 @@ async def download_all(
     `resume=True` (the default) a journal in `dest/.adl` lets a second call finish what an
     interrupted one started. `session` lets you bring your own aiohttp.ClientSession.
     """
-    options = Options(
-        jobs=jobs, retries=retries, timeout=timeout, connect_timeout=connect_timeout,
-        on_exists=on_exists, per_host=per_host, chunk_size=chunk_size,
-        max_redirects=max_redirects, content_disposition=content_disposition, resume=resume,
-        stall_speed=stall_speed, stall_time=stall_time,
-    )  # fmt: skip
+    options = _options_from(locals())
     results = [
         r async for r in run_batch(entries_from_urls(urls), dest, options, on_event, session)
     ]
@@ -88,12 +83,7 @@ async def iter_downloads(
 
     `urls` is consumed lazily: a generator over a file of millions of lines is fine.
     """
-    options = Options(
-        jobs=jobs, retries=retries, timeout=timeout, connect_timeout=connect_timeout,
-        on_exists=on_exists, per_host=per_host, chunk_size=chunk_size,
-        max_redirects=max_redirects, content_disposition=content_disposition, resume=resume,
-        stall_speed=stall_speed, stall_time=stall_time,
-    )  # fmt: skip
+    options = _options_from(locals())
     batch = run_batch(entries_from_urls(urls), dest, options, on_event, session)
     async with aclosing(batch):  # a caller that stops early stops the transfers now
         async for result in batch:
@@ -124,6 +114,13 @@ async def run_batch(
                     yield result
     finally:
         journal.close()
+
+
+def _options_from(arguments: dict[str, object]) -> Options:
+    """The Options among an entry point's arguments (its `locals()`). The signatures spell
+    every knob out for readers and editors; this keeps them from also repeating the mapping."""
+    names = Options.names()
+    return Options(**{name: value for name, value in arguments.items() if name in names})
 
 
 def prepare_dest(dest: str | os.PathLike[str]) -> Path:

@@ -15,7 +15,6 @@ import contextlib
 import dataclasses
 import os
 import random
-import stat
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
@@ -113,7 +112,7 @@ class Engine:
         try:
             entry = self._journal.claim(item.url, name_from_url(item.url))
             return self._already_there(item, entry)
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, DownloadError) as exc:
             return Result(
                 item.url,
                 State.FAILED,
@@ -125,7 +124,7 @@ class Engine:
         """A skip Result when the file is there already; else the entry to download
         (renamed first under --on-exists rename when a foreign file holds its name)."""
         try:
-            info = os.lstat(os.path.join(self._dest, entry.name))
+            info = os.lstat(self._transfer.final_path(entry))
         except FileNotFoundError:
             return entry
         if entry.state is Status.DONE and info.st_size == entry.size:
@@ -136,9 +135,7 @@ class Engine:
             case OnExists.SKIP:
                 return self._skipped(item, entry, "file exists", info.st_size)
             case OnExists.RENAME:
-                return self._journal.rename(
-                    entry, entry.name, taken=lambda n: os.path.lexists(os.path.join(self._dest, n))
-                )
+                return self._journal.rename(entry, entry.name, taken=self._transfer.name_taken)
         return entry
 
     def _skipped(self, item: ListEntry, entry: Entry, why: str, size: int) -> Result:
@@ -219,7 +216,7 @@ class Engine:
         reason = str(error)
         if error.retryable and attempt > 1:
             reason = f"{reason} after {attempt} attempts"
-        size = _size(self._transfer.part_path(entry))
+        size = self._transfer.kept_bytes(entry)
         self._journal.update(entry, state=Status.FAILED, error=reason, size=size)
         status = error.status if isinstance(error, HTTPStatusError) else None
         return Result(
@@ -235,7 +232,7 @@ class Engine:
         )
 
     def _keep_partial(self, entry: Entry) -> None:
-        size = _size(self._transfer.part_path(entry))
+        size = self._transfer.kept_bytes(entry)
         self._journal.update(entry, state=Status.PENDING, size=size)
 
 
@@ -312,12 +309,3 @@ def _host_of(url: str) -> str:
     """The host[:port] a URL names (lists were checked: scheme://authority/...), cheaper
     than urlsplit per file; credentials are not part of it."""
     return url.split("/", 3)[2].rpartition("@")[2].lower()
-
-
-def _size(path: str) -> int:
-    """Bytes kept in a `.part` file; a link planted there is not ours and counts as 0."""
-    try:
-        info = os.lstat(path)
-    except OSError:
-        return 0
-    return info.st_size if stat.S_ISREG(info.st_mode) else 0

@@ -32,12 +32,11 @@ from .errors import (
 )
 from .events import Event, FileProgress, FileStarted
 from .journal import Entry, Journal, Status
-from .naming import name_from_content_disposition
+from .naming import PART_SUFFIX, name_from_content_disposition
 from .options import OnExists, Options
 from .retry import parse_retry_after
 
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
-PART_SUFFIX = ".part"
 FLUSH_SECONDS = 1.0  # longest a received byte waits in memory before it goes to the .part
 
 
@@ -73,6 +72,17 @@ class Transfer:
 
     def part_path(self, entry: Entry) -> str:
         return f"{self._folder}/{_single_component(entry.name)}{PART_SUFFIX}"
+
+    def name_taken(self, name: str) -> bool:
+        """Something (a file, a link, a folder) already holds DIR/name."""
+        return os.path.lexists(f"{self._folder}/{name}")
+
+    def kept_bytes(self, entry: Entry) -> int:
+        """Bytes the entry's `.part` file keeps, for the journal; 0 when it cannot be read."""
+        try:
+            return part_size(self.part_path(entry))
+        except OSError:
+            return 0
 
     async def fetch(self, entry: Entry) -> Outcome:
         """One attempt. A resume the server cannot honour is retried once from zero at once."""
@@ -164,7 +174,7 @@ class Transfer:
         renamed = self._journal.rename(
             entry,
             suggested,
-            taken=lambda n: not overwrite and os.path.lexists(os.path.join(self._folder, n)),
+            taken=lambda n: not overwrite and self.name_taken(n),
         )
         _unlink(self.part_path(entry))
         return renamed
@@ -395,14 +405,20 @@ def _no_follow(path, flags: int) -> int:
 
 
 def _existing_size(part: str) -> int:
-    """Bytes in a `.part` file to resume from; a link or anything else planted there counts
-    as nothing (it is replaced, never followed)."""
+    """Bytes in a `.part` file to resume from."""
+    try:
+        return part_size(part)
+    except OSError as exc:
+        raise from_os_error(exc) from exc
+
+
+def part_size(part: str) -> int:
+    """Size of a `.part` file; a link or anything else planted there counts as nothing (it
+    is replaced, never followed). Other errors than a missing file are raised."""
     try:
         info = os.lstat(part)
     except FileNotFoundError:
         return 0
-    except OSError as exc:
-        raise from_os_error(exc) from exc
     return info.st_size if stat.S_ISREG(info.st_mode) else 0
 
 
