@@ -11,7 +11,6 @@ The engine emits events and yields Results; it never prints and knows no rendere
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import os
 import random
@@ -180,15 +179,20 @@ class Engine:
                 )
                 raise
             received += outcome.received
-            entry = self._journal.update(
-                outcome.entry, state=Status.DONE, error=None, attempts=attempts
+            self._journal.update(
+                outcome.entry,
+                state=Status.DONE,
+                size=outcome.size,
+                total=outcome.size,
+                error=None,
+                attempts=attempts,
             )
             return Result(
                 item.url,
                 State.DONE,
                 path=outcome.path,
                 status=outcome.status,
-                bytes=entry.size,
+                bytes=outcome.size,
                 received=received,
                 attempts=attempt,
                 line_no=item.line_no,
@@ -258,19 +262,25 @@ class _Turn:
                 waited_for = until
                 continue
             self._limit = self._hosts.limit(self._host)
-            await self._limit.__aenter__()
+            if self._limit is not None:
+                await self._limit.acquire()
             try:
                 await self._slots.acquire()
             except BaseException:
-                await self._limit.__aexit__(None, None, None)
+                if self._limit is not None:
+                    self._limit.release()
                 raise
             if not self._paused(waited_for):
                 return
-            await self.__aexit__(None, None, None)  # paused while we queued: wait again
+            self._give_back()  # paused while we queued: wait again
 
     async def __aexit__(self, *exc: object) -> None:
+        self._give_back()
+
+    def _give_back(self) -> None:
         self._slots.release()
-        await self._limit.__aexit__(None, None, None)
+        if self._limit is not None:
+            self._limit.release()
 
     def _paused(self, waited_for: float) -> bool:
         until = self._hosts.paused_until(self._host)
@@ -285,10 +295,14 @@ class _HostGates:
         self._limits: dict[str, asyncio.Semaphore] = {}
         self._paused_until: dict[str, float] = {}
 
-    def limit(self, host: str) -> contextlib.AbstractAsyncContextManager[object]:
+    def limit(self, host: str) -> asyncio.Semaphore | None:
+        """The host's connection cap; None when hosts are not capped."""
         if not self._per_host:
-            return contextlib.nullcontext()
-        return self._limits.setdefault(host, asyncio.Semaphore(self._per_host))
+            return None
+        limit = self._limits.get(host)
+        if limit is None:
+            limit = self._limits[host] = asyncio.Semaphore(self._per_host)
+        return limit
 
     def back_off(self, host: str, delay: float) -> None:
         until = time.monotonic() + delay

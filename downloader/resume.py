@@ -12,7 +12,7 @@ from __future__ import annotations
 import enum
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from typing import NamedTuple
 
 __all__ = [
     "Action",
@@ -35,9 +35,9 @@ _CONTENT_RANGE = re.compile(
 _DIGITS = re.compile(r"\d+", re.ASCII)
 
 
-@dataclass(frozen=True, slots=True)
-class Validators:
-    """What identifies one version of a remote file (stored in the journal with the .part)."""
+class Validators(NamedTuple):
+    """What identifies one version of a remote file (stored in the journal with the .part).
+    NamedTuples here and for ResumeDecision: a few are made per file, and they are cheap."""
 
     etag: str | None = None
     last_modified: str | None = None
@@ -53,8 +53,7 @@ class Action(enum.Enum):
     FAIL = "fail"  # not a resume answer at all
 
 
-@dataclass(frozen=True, slots=True)
-class ResumeDecision:
+class ResumeDecision(NamedTuple):
     action: Action
     total: int | None  # full size of the remote file, when the response says
     reason: str  # short human text for logs and failure reports
@@ -63,7 +62,9 @@ class ResumeDecision:
 def _header(headers: Mapping[str, str], name: str) -> str | None:
     """Case-insensitive lookup that works on a CIMultiDict and on a plain dict alike."""
     value = headers.get(name)
-    if value is None:
+    # A plain dict may spell a name in any case; aiohttp's headers (a CIMultiDictProxy, not
+    # a dict) already ignore case, and scanning them for every absent header costs.
+    if value is None and isinstance(headers, dict):
         wanted = name.lower()
         value = next((v for k, v in headers.items() if k.lower() == wanted), None)
     if value is None:

@@ -13,8 +13,8 @@ import os
 import stat
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import aiofiles
 import aiohttp
@@ -40,11 +40,13 @@ REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 FLUSH_SECONDS = 1.0  # longest a received byte waits in memory before it goes to the .part
 
 
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    entry: Entry
+class Outcome(NamedTuple):
+    """A finished attempt (a NamedTuple: one is made per file, and they are cheap)."""
+
+    entry: Entry  # as the response described it; `size` is not yet the final size
     path: Path
     status: int
+    size: int  # bytes in the finished file
     received: int  # bytes that came over the network in this attempt
 
 
@@ -60,6 +62,11 @@ class Transfer:
         emit: Callable[[Event], None],
     ) -> None:
         self._session = session
+        # identity + no decompression: the bytes on disk are the bytes served, so sizes,
+        # Range offsets and checksums agree (a .tar.gz stays compressed). Our own session
+        # sends this already; a session the caller brought may not.
+        sent = session.headers.get("Accept-Encoding")
+        self._identity = {} if sent == "identity" else {"Accept-Encoding": "identity"}
         self.dest = dest
         self._folder = str(dest)  # paths are joined as strings: pathlib costs per file add up
         self._small_writes = _InlineWhileFast()
@@ -95,12 +102,15 @@ class Transfer:
 
     async def _fetch(self, entry: Entry, *, allow_resume: bool) -> Outcome:
         known = resume.Validators(entry.etag, entry.last_modified)
+        offset, headers = 0, self._identity
         # Without a validator there is nothing to resume safely: skip looking at the disk.
-        resumable = allow_resume and (entry.etag or entry.last_modified)
-        offset = _existing_size(self.part_path(entry)) if resumable else 0
-        headers = resume.request_headers(offset, known)
-        if not headers:
-            offset = 0  # nothing to resume from, or no validator to resume safely with
+        if allow_resume and (entry.etag or entry.last_modified):
+            offset = _existing_size(self.part_path(entry))
+            ranged = resume.request_headers(offset, known)
+            if ranged:
+                headers = {**headers, **ranged}
+            else:
+                offset = 0  # nothing to resume from, or no validator to resume safely with
         try:
             async with await self._request(entry.url, headers) as response:
                 return await self._receive(entry, response, offset, known)
@@ -113,13 +123,10 @@ class Transfer:
         """GET, following redirects ourselves: http/https only, bounded, no credentials
         carried to another host (the URL's user:password is tied to its host)."""
         target = URL(url)
-        # identity + no decompression: the bytes on disk are the bytes served, so sizes,
-        # Range offsets and checksums agree (a .tar.gz stays compressed).
-        headers = {"Accept-Encoding": "identity", **headers}
         for _ in range(self._options.max_redirects + 1):
             response = await self._session.get(
                 target,
-                headers=headers,
+                headers=headers or None,
                 allow_redirects=False,
                 auto_decompress=False,
                 # Room to keep receiving one block while the previous one is being written.
@@ -152,16 +159,14 @@ class Transfer:
         if action is resume.Action.ALREADY_COMPLETE:
             entry, started = self._start(entry, response, offset, decision.total)
             await self._finish(entry, self.part_path(entry))
-            return Outcome(entry._replace(size=offset), started.path, response.status, 0)
+            return Outcome(entry, started.path, response.status, offset, 0)
         if action is resume.Action.WRITE_FROM_ZERO:
             offset = 0
             entry = self._maybe_rename(entry, response)
         entry, started = self._start(entry, response, offset, decision.total)
         received = await self._stream(entry, response, offset, decision.total)
-        size = offset + received
         # The engine records the finished entry in one journal write.
-        done = entry._replace(size=size, total=size)
-        return Outcome(done, started.path, response.status, received)
+        return Outcome(entry, started.path, response.status, offset + received, received)
 
     def _maybe_rename(self, entry: Entry, response: aiohttp.ClientResponse) -> Entry:
         """--content-disposition: take the server's name for a file started from zero."""
@@ -185,9 +190,13 @@ class Transfer:
         fresh = resume.validators_from_headers(response.headers)
         if offset == 0 or fresh.etag or fresh.last_modified:
             # A new file, or a resumed one the server describes afresh: its validators now.
-            entry = entry._replace(etag=fresh.etag, last_modified=fresh.last_modified)
-        entry = entry._replace(state=Status.ACTIVE, total=total)
-        started = FileStarted(entry.url, Path(self.final_path(entry)), offset, total)
+            entry = entry._replace(
+                state=Status.ACTIVE, total=total, etag=fresh.etag, last_modified=fresh.last_modified
+            )
+        else:
+            entry = entry._replace(state=Status.ACTIVE, total=total)
+        # dest / name: cheaper than parsing the whole path again, once per file.
+        started = FileStarted(entry.url, self.dest / _single_component(entry.name), offset, total)
         self._emit(started)
         return entry, started
 
@@ -280,21 +289,30 @@ class _InlineWhileFast:
 
     A thread hop costs ~100-300 µs, more than writing 16 KiB into the page cache, and it
     halves the small-files rate. But a slow disk (network mounts) must never stall every
-    transfer: the first write slower than SLOW_SECONDS turns inline writing off for good.
+    transfer: after SLOW_IN_A_ROW writes slower than SLOW_SECONDS, inline writing is off for
+    good. In a row: on a busy machine one write can be slow only because the thread was
+    descheduled, and that alone must not halve the rest of a million-file batch.
     """
 
     SLOW_SECONDS = 0.005
+    SLOW_IN_A_ROW = 3
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = time.perf_counter) -> None:
         self.inline = True
+        self._slow_in_a_row = 0
+        self._clock = clock
 
     def run(self, write, *args) -> None:
-        started = time.perf_counter()
+        started = self._clock()
         try:
             write(*args)
         finally:
-            if time.perf_counter() - started > self.SLOW_SECONDS:
-                self.inline = False
+            if self._clock() - started <= self.SLOW_SECONDS:
+                self._slow_in_a_row = 0
+            else:
+                self._slow_in_a_row += 1
+                if self._slow_in_a_row >= self.SLOW_IN_A_ROW:
+                    self.inline = False
 
 
 class _RestartFromZero(Exception):

@@ -1,10 +1,11 @@
-"""The write blocks a body is gathered into: exact sizes, no byte lost or reordered."""
+"""How bodies reach the disk: write blocks of exact sizes, no byte lost or reordered, and
+small files written in the loop while the disk keeps up."""
 
 import asyncio
 
 import pytest
 
-from downloader.transfer import _Block, _write
+from downloader.transfer import _Block, _InlineWhileFast, _write
 
 
 @pytest.mark.parametrize(
@@ -31,6 +32,31 @@ def test_blocks_have_the_limit_size_until_the_last(limit, pieces, blocks):
         written.append((b"".join(parts), size))
     assert [data for data, _ in written] == blocks
     assert all(size == len(data) for data, size in written)
+
+
+@pytest.mark.parametrize(
+    ("write_ms", "inline_after_each"),
+    [
+        ([1, 1, 1], [True, True, True]),
+        ([9], [True]),  # one slow write: a descheduled thread, not a slow disk
+        ([9, 9, 1, 9, 9, 1], [True] * 6),  # never three in a row
+        ([9, 9, 9], [True, True, False]),
+        ([9, 9, 9, 1], [True, True, False, False]),  # off for good
+        ([4, 4, 4], [True, True, True]),  # under the limit: fast
+    ],
+)
+def test_small_writes_leave_the_loop_after_three_slow_ones_in_a_row(write_ms, inline_after_each):
+    now = [0.0]
+    writer = _InlineWhileFast(clock=lambda: now[0])
+
+    def write(ms):
+        now[0] += ms / 1000
+
+    seen = []
+    for ms in write_ms:
+        writer.run(write, ms)
+        seen.append(writer.inline)
+    assert seen == inline_after_each
 
 
 async def test_a_cancelled_write_lands_before_the_cancel_goes_on():
