@@ -84,6 +84,15 @@ async def wait_for_partial(process, out: Path, at_least: int = 256 * 1024) -> No
     pytest.fail(f"no partial file appeared; output: {stdout.decode()}{stderr.decode()}")
 
 
+async def rerun_completes(server, listing: Path, out: Path, bodies: dict[str, bytes]) -> None:
+    """The same command again, the server at full speed: exit 0 and every file byte-exact."""
+    server.rate = 0
+    code, output = await run_adl(listing, out)
+    assert code == 0, output
+    for name, body in bodies.items():
+        assert (out / name).read_bytes() == body
+
+
 def assert_no_partial_final_files(out: Path, bodies: dict[str, bytes]) -> None:
     for name, body in bodies.items():
         final = out / name
@@ -102,11 +111,7 @@ async def test_kill_9_leaves_no_partial_file_under_a_final_name(server, batch):
     assert part_sizes(out), "the data in flight is kept in .part files"
     assert_no_partial_final_files(out, bodies)
 
-    server.rate = 0
-    code, output = await run_adl(listing, out)
-    assert code == 0, output
-    for name, body in bodies.items():
-        assert (out / name).read_bytes() == body
+    await rerun_completes(server, listing, out, bodies)
     assert not part_sizes(out)
 
 
@@ -117,12 +122,8 @@ async def test_kill_9_then_rerun_resumes_from_the_part_file(server, batch):
     process.kill()
     await process.communicate()
 
-    server.rate = 0
     kept = part_sizes(out)
-    code, output = await run_adl(listing, out)
-    assert code == 0, output
-    for name, body in bodies.items():
-        assert (out / name).read_bytes() == body
+    await rerun_completes(server, listing, out, bodies)
     resumed = [name for name, size in kept.items() if size > 0]
     assert resumed
     for name in resumed:
@@ -149,11 +150,7 @@ async def test_interrupt_exits_130_keeps_part_and_rerun_resumes(server, batch, s
     assert kept, "partial work is kept"
     assert_no_partial_final_files(out, bodies)
 
-    server.rate = 0
-    code, output = await run_adl(listing, out)
-    assert code == 0, output
-    for name, body in bodies.items():
-        assert (out / name).read_bytes() == body
+    await rerun_completes(server, listing, out, bodies)
     assert not part_sizes(out)
     for name, size in kept.items():
         assert (name, f"bytes={size}-", server.files[name].etag) in server.range_requests
