@@ -2,7 +2,7 @@
 
 Usage (from the repo root; `bash bench/setup.sh` once installs nginx and the peers):
 
-    python bench/run.py                                  # large,medium,small; 3 runs; all tools
+    python bench/run.py                                  # large,medium,small,startup; 3 runs
     python bench/run.py --corpus all                     # + huge, many and the memory test
     python bench/run.py --corpus small,medium --runs 1 --tools curl,aria2c,wget2,parfive
 
@@ -12,7 +12,7 @@ What it does:
 2. Starts nginx on 127.0.0.1 on a free port with a minimal config in a temp dir; it is stopped
    at the end, on Ctrl-C and on errors alike. No traffic goes anywhere but 127.0.0.1.
 3. For each corpus, runs every installed tool on the same URL list with -j 5, interleaved
-   (run 1: A, B, C; run 2: A, B, C ...) so drift on a shared machine hits all tools alike,
+   (run 1: A, B, C; run 2: B, C, A ...) so drift on a shared machine hits all tools alike,
    each into an emptied output dir on tmpfs; measures wall time, CPU seconds (os.wait4) and
    peak RSS (GNU time) of the tool's process; then checks every file byte for byte against the
    corpus and deletes the output. A tool whose output is wrong, or that exits non-zero, is FAIL.
@@ -218,12 +218,22 @@ def bench_corpus(b: Bench, c: Corpus, tools: list[Tool]) -> dict:
             verify=lambda out: corpora.verify_corpus(b.root, c, out),
         )
         for run in range(1, b.runs + 1)  # interleaved: every tool once per round
-        for tool in tools
+        for tool in rotated(tools, run - 1)
     ]
     rows = summarize(samples)
     size = corpora.human_bytes(c.size)
     _emit(format_table(f"{c.name}: {c.count} x {size}, -j {b.jobs}, median of {b.runs}", rows))
     return {"spec": {"count": c.count, "size": c.size}, "rows": rows, "samples": samples}
+
+
+def rotated(tools: list[Tool], by: int) -> list[Tool]:
+    """The round's order: each round starts one tool later. The first run after the previous
+    round's cleanup (gigabytes freed from tmpfs) measured ~10-20 % slower on the huge corpus,
+    so no tool may always be the one that pays for it."""
+    if not tools:
+        return []
+    by %= len(tools)
+    return tools[by:] + tools[:by]
 
 
 def bench_memory(b: Bench, tool: Tool) -> dict:
