@@ -12,10 +12,11 @@ What it does:
 2. Starts nginx on 127.0.0.1 on a free port with a minimal config in a temp dir; it is stopped
    at the end, on Ctrl-C and on errors alike. No traffic goes anywhere but 127.0.0.1.
 3. For each corpus, runs every installed tool on the same URL list with -j 5, interleaved
-   (run 1: A, B, C; run 2: B, C, A ...) so drift on a shared machine hits all tools alike,
-   each into an emptied output dir on tmpfs; measures wall time, CPU seconds (os.wait4) and
-   peak RSS (GNU time) of the tool's process; then checks every file byte for byte against the
-   corpus and deletes the output. A tool whose output is wrong, or that exits non-zero, is FAIL.
+   in a shuffled order per round (run 1: B, A, C; run 2: C, B, A ...) so drift on a shared
+   machine hits all tools alike, each into an emptied output dir on tmpfs; measures wall time,
+   CPU seconds (os.wait4) and peak RSS (GNU time) of the tool's process; then checks every
+   file byte for byte against the corpus and deletes the output. A tool whose output is
+   wrong, or that exits non-zero, is FAIL.
 4. Prints one table per corpus (medians) to stdout, progress to stderr, and writes everything
    to bench/results/latest.json.
 
@@ -31,6 +32,7 @@ import argparse
 import datetime
 import os
 import platform
+import random
 import shutil
 import signal
 import sys
@@ -218,7 +220,7 @@ def bench_corpus(b: Bench, c: Corpus, tools: list[Tool]) -> dict:
             verify=lambda out: corpora.verify_corpus(b.root, c, out),
         )
         for run in range(1, b.runs + 1)  # interleaved: every tool once per round
-        for tool in rotated(tools, run - 1)
+        for tool in round_order(tools, c.name, run)
     ]
     rows = summarize(samples)
     size = corpora.human_bytes(c.size)
@@ -226,14 +228,12 @@ def bench_corpus(b: Bench, c: Corpus, tools: list[Tool]) -> dict:
     return {"spec": {"count": c.count, "size": c.size}, "rows": rows, "samples": samples}
 
 
-def rotated(tools: list[Tool], by: int) -> list[Tool]:
-    """The round's order: each round starts one tool later. The first run after the previous
-    round's cleanup (gigabytes freed from tmpfs) measured ~10-20 % slower on the huge corpus,
-    so no tool may always be the one that pays for it."""
-    if not tools:
-        return []
-    by %= len(tools)
-    return tools[by:] + tools[:by]
+def round_order(tools: list[Tool], corpus: str, run: int) -> list[Tool]:
+    """Every tool once, in a shuffled order that differs per round (seeded: the same on every
+    invocation). A fixed or rotated order always puts the same tool right after the same
+    other one, and the run right after some tools' cleanup measured 10-20 % slower on the
+    huge corpus (gigabytes just freed from tmpfs): that cost must not land on one tool."""
+    return random.Random(f"{corpus}:{run}").sample(tools, len(tools))
 
 
 def bench_memory(b: Bench, tool: Tool) -> dict:
