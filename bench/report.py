@@ -54,12 +54,13 @@ class Row:
         return f"FAIL {self.runs - self.ok_runs}/{self.runs}: {self.problem}"
 
 
-def summarize(samples: list[Sample]) -> list[Row]:
-    """One row per tool, in the order the tools first ran; `rel` against the fastest ok tool."""
-    by_tool: dict[str, list[Sample]] = {}
+def summarize(samples: list[Sample], order: list[str] | None = None) -> list[Row]:
+    """One row per tool, in `order` (else the order the tools first ran); `rel` against the
+    fastest ok tool."""
+    by_tool: dict[str, list[Sample]] = {name: [] for name in order or []}
     for s in samples:
         by_tool.setdefault(s.tool, []).append(s)
-    rows = [_row(tool, runs) for tool, runs in by_tool.items()]
+    rows = [_row(tool, runs) for tool, runs in by_tool.items() if runs]
     best = min((r.wall_s for r in rows if r.status == "ok"), default=None)
     return [_with_rel(r, best) for r in rows]
 

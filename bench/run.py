@@ -222,7 +222,7 @@ def bench_corpus(b: Bench, c: Corpus, tools: list[Tool]) -> dict:
         for run in range(1, b.runs + 1)  # interleaved: every tool once per round
         for tool in round_order(tools, c.name, run)
     ]
-    rows = summarize(samples)
+    rows = summarize(samples, order=[t.name for t in tools])  # rounds shuffle; tables do not
     size = corpora.human_bytes(c.size)
     _emit(format_table(f"{c.name}: {c.count} x {size}, -j {b.jobs}, median of {b.runs}", rows))
     return {"spec": {"count": c.count, "size": c.size}, "rows": rows, "samples": samples}
