@@ -23,13 +23,15 @@ What it does:
 The memory corpus runs adl alone on a 20,000-URL and a 500,000-URL list (1-byte bodies, file
 count checked) and compares the two peak RSS figures: memory must not grow with the list.
 
-Exit status: 0 when every tool that ran was correct, 1 when any was FAIL, 130 on Ctrl-C.
+Exit status: 0 when every tool that ran was correct, 1 when any was FAIL, 2 when another
+run.py holds the cache dir, 130 on Ctrl-C.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime
+import fcntl
 import os
 import platform
 import random
@@ -297,6 +299,9 @@ def run(args) -> int:
     tools = installed_tools(args.tools)
     real = [CORPORA[n] for n in args.corpus if n in CORPORA]
     root = args.root or corpora.choose_root(real)
+    if not _lock_root(root):
+        log(f"another bench/run.py is using {root} (its out-<tool> dirs and corpora); wait for it")
+        return 2
     log(f"cache dir {root}; tools: {', '.join(t.name for t in tools) or 'none'}")
     gnu_time = find_gnu_time(log)
     for c in real:
@@ -323,6 +328,19 @@ def run(args) -> int:
             log(f"purged {root}")
     log(f"results written to {args.json}")
     return 1 if failed else 0
+
+
+def _lock_root(root: Path) -> bool:
+    """Hold ROOT for this process: a second harness would empty the first one's output dirs
+    mid-run (and then report that tool's files missing). The lock goes with the process."""
+    root.mkdir(parents=True, exist_ok=True)
+    fd = os.open(root / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return False
+    return True  # fd stays open on purpose: closing it would release the lock
 
 
 def _bench_one(b: Bench, name: str, tools: list[Tool]) -> dict | None:
