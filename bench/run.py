@@ -234,7 +234,7 @@ def round_order(tools: list[Tool], corpus: str, run: int) -> list[Tool]:
     """Every tool once, in a shuffled order that differs per round (seeded: the same on every
     invocation). A fixed or rotated order always puts the same tool right after the same
     other one, and the run right after some tools' cleanup measured 10-20 % slower on the
-    huge corpus (gigabytes just freed from tmpfs): that cost must not land on one tool."""
+    huge corpus (likely gigabytes just freed from tmpfs): that cost must not land on one tool."""
     return random.Random(f"{corpus}:{run}").sample(tools, len(tools))
 
 
