@@ -300,7 +300,7 @@ def run(args) -> int:
     real = [CORPORA[n] for n in args.corpus if n in CORPORA]
     root = args.root or corpora.choose_root(real)
     if not _lock_root(root):
-        log(f"another bench/run.py is using {root} (its out-<tool> dirs and corpora); wait for it")
+        log(f"another bench/run.py is using {root}; wait for it, or give this one another --root")
         return 2
     log(f"cache dir {root}; tools: {', '.join(t.name for t in tools) or 'none'}")
     gnu_time = find_gnu_time(log)
