@@ -26,7 +26,7 @@ from .events import Event
 from .inputs import parse_lines
 from .journal import read_journal
 from .options import OnExists, Options
-from .report import LineRenderer, Tally, human_bytes
+from .report import LineRenderer, Tally, human_bytes, print_line
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -187,7 +187,9 @@ def _run(source, folder: Path, options: Options, list_path: str, *, quiet: bool,
     if tally.done + tally.skipped + len(tally.failed) == 0 and not interrupted:
         print("nothing to do: the list has no URLs", file=sys.stderr)
         return EXIT_OK
-    _print_summary(tally.summary(interrupted=interrupted))
+    # sys.stdout itself is replaced once the reader has left: Python's exit-time flush of the
+    # dead pipe must not print a traceback.
+    sys.stdout = print_line(tally.summary(interrupted=interrupted), sys.stdout)
     if interrupted:
         return EXIT_INTERRUPTED
     return EXIT_FAILED if tally.failed else EXIT_OK
@@ -219,13 +221,6 @@ async def _batch(source, folder: Path, options: Options, on_event) -> bool:
         if not stopping:
             raise
     return stopping
-
-
-def _print_summary(text: str) -> None:
-    try:
-        print(text, flush=True)
-    except BrokenPipeError:
-        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - the reader of our output left
 
 
 def _renderer(list_path: str, *, quiet: bool, debug: bool):

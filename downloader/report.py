@@ -57,12 +57,17 @@ class LineRenderer:
         pass
 
     def _write(self, line: str) -> None:
-        try:
-            print(line, file=self._stream, flush=True)
-        except BrokenPipeError:
-            # `adl get list | head`: the reader left. Downloads go on; output goes nowhere
-            # (and Python's exit-time flush of the dead pipe must not print a traceback).
-            self._stream = open(os.devnull, "w")  # noqa: SIM115
+        self._stream = print_line(line, self._stream)
+
+
+def print_line(line: str, stream: TextIO) -> TextIO:
+    """Print LINE and flush; the stream to write to from now on. `adl get list | head`: once
+    the reader has left, that is os.devnull, so downloads go on and output goes nowhere."""
+    try:
+        print(line, file=stream, flush=True)
+    except BrokenPipeError:
+        return open(os.devnull, "w")  # kept open: it replaces the stream for good
+    return stream
 
 
 @dataclass

@@ -78,7 +78,7 @@ class Transfer:
         return f"{self._folder}/{_single_component(entry.name)}"
 
     def part_path(self, entry: Entry) -> str:
-        return f"{self._folder}/{_single_component(entry.name)}{PART_SUFFIX}"
+        return self.final_path(entry) + PART_SUFFIX
 
     def name_taken(self, name: str) -> bool:
         """Something (a file, a link, a folder) already holds DIR/name."""
