@@ -1,0 +1,39 @@
+"""Secrets never reach the screen or the disk: passwords in URLs are masked as `user:***@`.
+
+Pure functions. Everything adl prints or stores in `DIR/.adl` about a URL passes through
+here (output lines, the summary, `adl status`, journal keys, error texts that quote a URL),
+as wget does with `user:*password*@`. The URL sent to the server is never masked.
+"""
+
+from __future__ import annotations
+
+import re
+
+__all__ = ["MASK", "mask_text", "mask_url"]
+
+MASK = "***"
+
+# scheme://user:password@ — the password is whatever follows the first ":" of the userinfo,
+# up to the last "@" before the host (passwords may contain "@" when not percent-encoded,
+# and a lenient parser takes the last one). Stops at "/", whitespace or the end of a quote.
+_USERINFO = re.compile(
+    r"(?P<head>\b[A-Za-z][A-Za-z0-9+.-]*://[^/\s:@'\"]*):(?P<password>[^/\s'\"]*)@"
+)
+
+
+def mask_url(url: str) -> str:
+    """`url` with the password of its userinfo replaced by `***` (unchanged without one)."""
+    if "@" not in url:  # the common case costs one scan, no regex
+        return url
+    return _USERINFO.sub(_masked, url, count=1)
+
+
+def mask_text(text: str) -> str:
+    """Every URL password in free text (an error message, a summary line) masked."""
+    if "@" not in text:
+        return text
+    return _USERINFO.sub(_masked, text)
+
+
+def _masked(match: re.Match[str]) -> str:
+    return f"{match['head']}:{MASK}@"
