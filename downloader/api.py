@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
 from contextlib import aclosing, asynccontextmanager
 from pathlib import Path
 
@@ -91,7 +91,7 @@ async def iter_downloads(
 
 
 async def run_batch(
-    entries: Iterator[ListEntry],
+    entries: Iterable[ListEntry] | AsyncIterable[ListEntry],
     dest: str | os.PathLike[str],
     options: Options,
     on_event: Callable[[Event], None] | None = None,
@@ -108,8 +108,11 @@ async def run_batch(
         async with _session(options, session) as http:
             transfer = Transfer(http, folder, options, journal, emit)
             extra = {"sleep": sleep} if sleep is not None else {}
-            results = Engine(transfer, journal, options, emit, **extra).run(entries)
-            async with aclosing(results):
+            items = _aiter(entries)
+            results = Engine(transfer, journal, options, emit, **extra).run(items)
+            # Both generators closed here and now, in this order: left to the garbage
+            # collector, a list reader would be closed later, in a task of its own.
+            async with aclosing(items), aclosing(results):
                 async for result in results:
                     yield result
     finally:
@@ -172,6 +175,18 @@ def _proxy_configured() -> bool:
     when one is set: aiohttp's trust_env costs two thread hops per request."""
     names = ("http_proxy", "https_proxy", "all_proxy", "ws_proxy", "wss_proxy")
     return any(os.environ.get(n) or os.environ.get(n.upper()) for n in names)
+
+
+async def _aiter(
+    entries: Iterable[ListEntry] | AsyncIterable[ListEntry],
+) -> AsyncIterator[ListEntry]:
+    """The engine reads entries asynchronously: a list on a pipe must never block it."""
+    if isinstance(entries, AsyncIterable):
+        async for entry in entries:
+            yield entry
+    else:
+        for entry in entries:
+            yield entry
 
 
 def _ignore(event: Event) -> None:

@@ -14,8 +14,9 @@ import os
 import signal
 import sys
 import traceback
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import Annotated, TextIO
+from typing import Annotated
 
 import typer
 
@@ -23,10 +24,11 @@ from ._version import __version__
 from .api import prepare_dest, run_batch
 from .errors import AdlError, OptionsError
 from .events import Event
-from .inputs import parse_lines
+from .inputs import ListEntry
 from .journal import read_journal
 from .options import OnExists, Options
-from .report import LineRenderer, Tally, human_bytes, print_line
+from .report import LineRenderer, Renderer, Tally, human_bytes, print_line
+from .sources import ListSources
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -54,72 +56,123 @@ def _main(
     """adl: asynchronous bulk downloader."""
 
 
-@app.command()
+OUTPUT, RETRIES, REQUESTS = "Output", "Retries and timeouts", "Requests"
+
+
+@app.command(short_help="Download URLs from lists or arguments into a folder.")
 def get(
-    list_path: Annotated[
-        str, typer.Argument(metavar="LIST", help="File with one URL per line, or - for stdin.")
+    sources: Annotated[
+        list[str],
+        typer.Argument(
+            metavar="LIST|URL...",
+            help="Files with one URL per line, - for standard input, or URLs (http/https).",
+            show_default=False,
+        ),
     ],
-    jobs: Annotated[int, typer.Option("-j", "--jobs", help="Files downloaded at once.")] = 5,
+    jobs: Annotated[
+        int, typer.Option("-j", "--jobs", help="Files downloaded at once.", rich_help_panel=OUTPUT)
+    ] = 5,
     output: Annotated[
-        Path, typer.Option("-o", "--output", help="Folder for the files (created if missing).")
+        Path,
+        typer.Option(
+            "-o",
+            "--output",
+            help="Folder for the files, created if missing.",
+            rich_help_panel=OUTPUT,
+        ),
     ] = Path("."),
     quiet: Annotated[
-        bool, typer.Option("-q", "--quiet", help="Print only failures and the summary.")
+        bool,
+        typer.Option(
+            "-q", "--quiet", help="Print only failures and the summary.", rich_help_panel=OUTPUT
+        ),
     ] = False,
-    retries: Annotated[
-        int, typer.Option(help="Retries per file for transient failures (5xx, 429, resets).")
-    ] = 5,
-    timeout: Annotated[
-        float, typer.Option(help="Seconds without a byte from the server before retrying.")
-    ] = 60.0,
-    connect_timeout: Annotated[
-        float, typer.Option(help="Seconds to wait for a connection.")
-    ] = 30.0,
     on_exists: Annotated[
         OnExists,
-        typer.Option(help="A file already at the destination that adl did not write."),
+        typer.Option(
+            metavar="MODE",
+            help="A file at the destination that adl did not write: skip it, overwrite it, "
+            "or rename the download (skip, overwrite or rename).",
+            rich_help_panel=OUTPUT,
+        ),
     ] = OnExists.SKIP,
-    per_host: Annotated[
-        int, typer.Option(help="Connections per host at most (0: only the -j limit).")
-    ] = 0,
     content_disposition: Annotated[
         bool,
         typer.Option(
             "--content-disposition",
-            help="Name files as the server's Content-Disposition suggests.",
+            help="Name files as the server's Content-Disposition header suggests.",
+            rich_help_panel=OUTPUT,
         ),
     ] = False,
     no_journal: Annotated[
         bool,
-        typer.Option("--no-journal", help="Keep no resume state in OUTPUT/.adl (one-shot)."),
+        typer.Option(
+            "--no-journal",
+            help="Keep no resume state in OUTPUT/.adl (one-shot).",
+            rich_help_panel=OUTPUT,
+        ),
     ] = False,
+    retries: Annotated[
+        int,
+        typer.Option(
+            help="Retries per file after connection errors, timeouts, cut bodies and "
+            "HTTP 408, 425, 429, 500, 502, 503, 504.",
+            rich_help_panel=RETRIES,
+        ),
+    ] = 5,
+    timeout: Annotated[
+        float,
+        typer.Option(
+            help="Seconds without a byte from the server before retrying.",
+            rich_help_panel=RETRIES,
+        ),
+    ] = 60.0,
+    connect_timeout: Annotated[
+        float,
+        typer.Option(help="Seconds to wait for a connection.", rich_help_panel=RETRIES),
+    ] = 30.0,
+    per_host: Annotated[
+        int,
+        typer.Option(
+            help="Connections per host at most (0: only the -j limit).",
+            rich_help_panel=REQUESTS,
+        ),
+    ] = 0,
     debug: Annotated[
         bool,
-        typer.Option("--debug", help="Show retries, and tracebacks for unexpected errors."),
+        typer.Option(
+            "--debug", help="Show tracebacks for unexpected errors.", rich_help_panel=OUTPUT
+        ),
     ] = False,
 ) -> None:
-    """Download every URL in LIST into OUTPUT. Blank lines and lines starting with # are
-    skipped. Rerunning the same command resumes: finished files are not fetched again and
-    partial ones continue where they stopped."""
+    """Download every URL of the lists and arguments into OUTPUT.
+
+    A list has one URL per line; blank lines and lines starting with # are skipped.
+    Rerunning the same command resumes: finished files are not fetched again and partial
+    ones continue where they stopped.
+    """
     try:
         options = Options(
             jobs=jobs, retries=retries, timeout=timeout, connect_timeout=connect_timeout,
             on_exists=on_exists, per_host=per_host, content_disposition=content_disposition,
             resume=not no_journal,
         )  # fmt: skip
-        source = _open_list(list_path)
+        lists = ListSources(sources, sys.stdin.buffer)
     except OptionsError as exc:
         _usage_error(str(exc))
-    with source as lines:
-        try:
-            folder = prepare_dest(output)  # only once the list opened: no stray folders
-        except OptionsError as exc:
-            _usage_error(str(exc))
-        code = _run(lines, folder, options, list_path, quiet=quiet, debug=debug)
+    try:
+        folder = prepare_dest(output)  # only once the lists opened: no stray folders
+    except OptionsError as exc:
+        lists.close()
+        _usage_error(str(exc))
+    try:
+        code = _run(lists, folder, options, quiet=quiet, debug=debug)
+    finally:
+        lists.close()
     raise typer.Exit(code)
 
 
-@app.command()
+@app.command(short_help="Show a batch's state: counts, bytes, failed URLs.")
 def status(
     output: Annotated[Path, typer.Option("-o", "--output", help="The batch's folder.")] = Path("."),
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
@@ -150,18 +203,9 @@ def status(
         print(f"FAILED {item['url']}: {item['error']}")
 
 
-def _open_list(list_path: str) -> TextIO:
-    if list_path == "-":
-        return contextlib.nullcontext(sys.stdin)  # type: ignore[return-value]
-    try:
-        return open(list_path, encoding="utf-8", errors="replace")
-    except OSError as exc:
-        raise OptionsError(f"cannot read list {list_path!r}: {exc.strerror}") from exc
-
-
-def _run(source, folder: Path, options: Options, list_path: str, *, quiet: bool, debug: bool):
+def _run(lists: ListSources, folder: Path, options: Options, *, quiet: bool, debug: bool) -> int:
     tally = Tally()
-    renderer = _renderer(list_path, quiet=quiet, debug=debug)
+    renderer = _renderer(lists, quiet=quiet, debug=debug)
 
     def on_event(event: Event) -> None:
         tally(event)
@@ -173,7 +217,8 @@ def _run(source, folder: Path, options: Options, list_path: str, *, quiet: bool,
     gc.freeze()
     try:
         with asyncio.Runner(loop_factory=_loop_factory()) as runner:
-            interrupted = runner.run(_batch(source, folder, options, on_event))
+            batch = _batch(lists.entries(), folder, options, on_event, renderer)
+            interrupted = runner.run(batch)
     except AdlError as exc:
         renderer.close()
         _usage_error(str(exc))
@@ -184,18 +229,29 @@ def _run(source, folder: Path, options: Options, list_path: str, *, quiet: bool,
         print("adl: internal error (run with --debug for details)", file=sys.stderr)
         return EXIT_FAILED
     renderer.close()
-    if tally.done + tally.skipped + len(tally.failed) == 0 and not interrupted:
+    if tally.finished == 0 and not interrupted:
         print("nothing to do: the list has no URLs", file=sys.stderr)
         return EXIT_OK
+    summary = tally.summary(
+        interrupted=interrupted,
+        unfinished=_unfinished(lists, tally.finished) if interrupted else 0,
+        listed_by=f"adl status -o {folder}" if options.resume else "",
+    )
     # sys.stdout itself is replaced once the reader has left: Python's exit-time flush of the
     # dead pipe must not print a traceback.
-    sys.stdout = print_line(tally.summary(interrupted=interrupted), sys.stdout)
+    sys.stdout = print_line(summary, sys.stdout)
     if interrupted:
         return EXIT_INTERRUPTED
     return EXIT_FAILED if tally.failed else EXIT_OK
 
 
-async def _batch(source, folder: Path, options: Options, on_event) -> bool:
+async def _batch(
+    entries: AsyncIterator[ListEntry],
+    folder: Path,
+    options: Options,
+    on_event: Callable[[Event], None],
+    renderer: Renderer,
+) -> bool:
     """Run the batch; True if Ctrl-C or SIGTERM stopped it. The first signal cancels the
     batch (partial files and the journal are kept); a second one exits at once."""
     task = asyncio.current_task()
@@ -206,41 +262,48 @@ async def _batch(source, folder: Path, options: Options, on_event) -> bool:
     def on_signal() -> None:
         nonlocal stopping
         if stopping:
+            renderer.abort()
+            print("adl: stopped at once; run the same command to resume", file=sys.stderr)
             os._exit(EXIT_INTERRUPTED)
         stopping = True
         task.cancel()
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, on_signal)
+    ticker = asyncio.create_task(_tick(renderer))
     try:
-        results = run_batch(parse_lines(source), folder, options, on_event)
+        results = run_batch(entries, folder, options, on_event)
         async with contextlib.aclosing(results):
             async for _ in results:
                 pass
     except asyncio.CancelledError:
         if not stopping:
             raise
+    finally:
+        ticker.cancel()
     return stopping
 
 
-def _renderer(list_path: str, *, quiet: bool, debug: bool):
+async def _tick(renderer: Renderer) -> None:
+    """Redraw the progress on a timer: the clock and the rate move while nothing arrives."""
+    while True:
+        renderer.tick()
+        await asyncio.sleep(0.2)
+
+
+def _unfinished(lists: ListSources, finished: int) -> int:
+    """URLs of an interrupted batch that did not end: all listed ones when the lists can be
+    counted, else those read before the stop."""
+    listed = lists.count_urls()
+    return max((listed if listed is not None else lists.read) - finished, 0)
+
+
+def _renderer(lists: ListSources, *, quiet: bool, debug: bool) -> Renderer:
     if quiet or debug or not sys.stderr.isatty():
-        return LineRenderer(sys.stdout, quiet=quiet, debug=debug)
+        return LineRenderer(sys.stdout, quiet=quiet, debug=debug, where=lists.where)
     from .progress import TqdmRenderer  # only a terminal pays for importing tqdm
 
-    return TqdmRenderer(_count_urls(list_path))
-
-
-def _count_urls(list_path: str) -> int | None:
-    """Lines that are not blank or comments, for the overall bar's total; None for stdin.
-    A quick pass that does not check URLs: a million-line list counts in a fraction of a second."""
-    if list_path == "-":
-        return None
-    try:
-        with open(list_path, "rb") as file:
-            return sum(1 for line in file if line.strip() and not line.lstrip().startswith(b"#"))
-    except OSError:
-        return None
+    return TqdmRenderer(lists.count_urls(), where=lists.where)
 
 
 def _loop_factory():

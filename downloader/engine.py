@@ -15,7 +15,7 @@ import dataclasses
 import os
 import random
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 from .errors import DiskError, DownloadError, HTTPStatusError
@@ -54,11 +54,12 @@ class Engine:
         self._disk_full: str | None = None
         self._in_flight: dict[str, asyncio.Task[Result]] = {}
 
-    async def run(self, entries: Iterator[ListEntry]) -> AsyncIterator[Result]:
+    async def run(self, entries: AsyncIterator[ListEntry]) -> AsyncIterator[Result]:
         running: set[asyncio.Task[Result]] = set()
-        window = 2 * self._options.jobs
+        window, count = 2 * self._options.jobs, 0
         try:
-            for count, item in enumerate(entries, 1):
+            async for item in entries:
+                count += 1
                 if item.url in self._in_flight:
                     running.add(asyncio.create_task(self._same_as(item)))
                     continue

@@ -13,7 +13,14 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-__all__ = ["MAX_URL_LENGTH", "ListEntry", "check_url", "entries_from_urls", "parse_lines"]
+__all__ = [
+    "MAX_URL_LENGTH",
+    "ListEntry",
+    "check_url",
+    "entries_from_urls",
+    "parse_line",
+    "parse_lines",
+]
 
 # Common server/proxy limit for a request line; a longer "URL" is almost surely a pasted blob.
 MAX_URL_LENGTH = 8192
@@ -89,13 +96,19 @@ def parse_lines(lines: Iterable[str]) -> Iterator[ListEntry]:
     editor shows. Works on an open text file without reading it whole.
     """
     for line_no, line in enumerate(lines, 1):
-        # A BOM is not whitespace for str.strip(); editors on Windows add one to line 1.
-        if line_no == 1 and line.startswith(_BOM):
-            line = line[len(_BOM) :]
-        text = line.strip()
-        if not text or text.startswith("#"):
-            continue
-        yield ListEntry(line_no, text, check_url(text))
+        entry = parse_line(line_no, line, first=line_no == 1)
+        if entry is not None:
+            yield entry
+
+
+def parse_line(line_no: int, line: str, *, first: bool = False) -> ListEntry | None:
+    """The entry of one list line, or ``None`` for a blank line or a ``#`` comment."""
+    # A BOM is not whitespace for str.strip(); editors on Windows add one to line 1 (and
+    # only there: a BOM inside a list is garbage in that line).
+    text = (line.removeprefix(_BOM) if first else line).strip()
+    if not text or text.startswith("#"):
+        return None
+    return ListEntry(line_no, text, check_url(text))
 
 
 def entries_from_urls(urls: Iterable[object]) -> Iterator[ListEntry]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["MASK", "mask_text", "mask_url"]
+__all__ = ["MASK", "for_display", "mask_text", "mask_url"]
 
 MASK = "***"
 
@@ -33,6 +33,21 @@ def mask_text(text: str) -> str:
     if "@" not in text:
         return text
     return _USERINFO.sub(_masked, text)
+
+
+# C0 and C1 controls and DEL, newline aside: a list line or a server's text could otherwise
+# move the cursor, retitle the terminal or hide text (ESC sequences) when printed.
+_CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f]")
+
+
+def for_display(text: str) -> str:
+    """Text as it may reach a screen or log: passwords masked, control characters shown as
+    escapes (`\\x1b`) instead of acting on the terminal."""
+    return _CONTROL.sub(_escaped, mask_text(text))
+
+
+def _escaped(match: re.Match[str]) -> str:
+    return f"\\x{ord(match.group()):02x}"
 
 
 def _masked(match: re.Match[str]) -> str:

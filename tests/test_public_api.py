@@ -19,7 +19,7 @@ ENTRY_POINTS = [downloader.download_all, downloader.iter_downloads]
 # Library parameters that are not options of a batch's behaviour.
 NOT_OPTIONS = {"urls", "dest", "on_event", "session"}
 # CLI parameters that only the command line has (presentation, or the list argument).
-CLI_ONLY = {"list_path", "output", "quiet", "debug", "no_journal"}
+CLI_ONLY = {"sources", "output", "quiet", "debug", "no_journal"}
 
 
 def option_fields() -> dict[str, dataclasses.Field]:
@@ -123,7 +123,7 @@ def test_cli_defaults_match_the_function_signature():
     """typer reads defaults from `cli.get`'s signature; both views must agree."""
     signature = inspect.signature(cli.get).parameters
     for name, param in _cli_params().items():
-        if name == "list_path":
+        if name == "sources":
             continue
         assert signature[name].default == param.default, name
 

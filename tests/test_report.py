@@ -96,6 +96,7 @@ def test_line_renderer_writes_one_line_per_finished_file():
     assert lines == [
         f"done {URL}a.bin -> /out/a.bin (2.9 KiB)",
         f"skipped {URL}b.bin -> /out/b.bin (already there)",
+        f"retry {URL}c.bin in 0.5 s (attempt 1 failed: HTTP 503 Service Unavailable)",
         f"FAILED {URL}c.bin: HTTP 503 Service Unavailable after 6 attempts",
         f"FAILED {URL}d.bin: HTTP 404 Not Found",
         "No space left on device: no new files will be started",
@@ -111,21 +112,19 @@ def test_line_renderer_quiet_prints_only_failures_and_notices():
     ]
 
 
-def test_line_renderer_debug_also_shows_retries():
-    lines = render(debug=True)
-    retry_lines = [line for line in lines if line.startswith("retry ")]
-    assert retry_lines == [
-        f"retry {URL}c.bin in 0.5 s (attempt 1 failed: HTTP 503 Service Unavailable)"
-    ]
-    assert len(lines) == len(render()) + 1
+def test_retries_are_shown_without_debug_and_hidden_by_quiet():
+    retry = f"retry {URL}c.bin in 0.5 s (attempt 1 failed: HTTP 503 Service Unavailable)"
+    assert retry in render()
+    assert retry in render(debug=True)
+    assert retry not in render(quiet=True)
 
 
 def test_tally_counts_and_bytes():
     tally = Tally()
     feed(tally, a_batch())
-    assert (tally.done, tally.skipped, len(tally.failed)) == (1, 1, 2)
+    assert (tally.done, tally.skipped, tally.failed) == (1, 1, 2)
     assert tally.bytes == 3000  # from progress events: bytes that came over the network
-    assert [r.url for r in tally.failed] == [URL + "c.bin", URL + "d.bin"]
+    assert [r.url for r in tally.first_failures] == [URL + "c.bin", URL + "d.bin"]
 
 
 def test_summary_has_counts_bytes_and_each_failure_with_its_reason():
