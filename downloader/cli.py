@@ -59,7 +59,17 @@ def _main(
 OUTPUT, RETRIES, REQUESTS = "Output", "Retries and timeouts", "Requests"
 
 
-@app.command(short_help="Download URLs from lists or arguments into a folder.")
+# Help texts are single lines per paragraph: rich keeps a docstring's line breaks, which
+# then break sentences in the middle at any terminal width.
+GET_HELP = (
+    "Download every URL of the lists and arguments into OUTPUT.\n\n"
+    "A list has one URL per line; blank lines and lines starting with # are skipped. "
+    "Rerunning the same command resumes: finished files are not fetched again and partial "
+    "ones continue where they stopped."
+)
+
+
+@app.command(help=GET_HELP, short_help="Download URLs from lists or arguments into a folder.")
 def get(
     sources: Annotated[
         list[str],
@@ -91,8 +101,8 @@ def get(
         OnExists,
         typer.Option(
             metavar="MODE",
-            help="A file at the destination that adl did not write: skip it, overwrite it, "
-            "or rename the download (skip, overwrite or rename).",
+            help="A file at the destination that adl did not write: skip, overwrite, or "
+            "rename (the download takes a free name).",
             rich_help_panel=OUTPUT,
         ),
     ] = OnExists.SKIP,
@@ -145,12 +155,6 @@ def get(
         ),
     ] = False,
 ) -> None:
-    """Download every URL of the lists and arguments into OUTPUT.
-
-    A list has one URL per line; blank lines and lines starting with # are skipped.
-    Rerunning the same command resumes: finished files are not fetched again and partial
-    ones continue where they stopped.
-    """
     try:
         options = Options(
             jobs=jobs, retries=retries, timeout=timeout, connect_timeout=connect_timeout,

@@ -132,10 +132,10 @@ class TqdmRenderer:
             self._to_come -= max(active.total - active.done, 0)
 
     def _open_bar(self, active: _Active) -> tqdm:
-        bar = tqdm(
-            total=active.total, initial=active.done, unit="B", unit_scale=True,
-            unit_divisor=1024, desc=active.path.name[:30], file=self._stream, leave=False,
-            mininterval=REFRESH_SECONDS, dynamic_ncols=True,
+        bar = _FileBar(
+            total=active.total, initial=active.done, desc=active.path.name[:30],
+            bar_format=_SIZED_FILE if active.total else _UNSIZED_FILE, file=self._stream,
+            leave=False, mininterval=REFRESH_SECONDS, dynamic_ncols=True,
         )  # fmt: skip
         bar.refresh()
         return bar
@@ -145,6 +145,17 @@ class TqdmRenderer:
         if active is not None and active.bar is not None:
             active.bar.close()
             active.bar = None
+            self._close_gaps()
+
+    def _close_gaps(self) -> None:
+        """Move the bars below a closed one up a line each. tqdm leaves the closed bar's
+        line empty until a new bar happens to take it: a blank line in the display."""
+        bars = sorted((a.bar for a in self._active.values() if a.bar is not None), key=_pos)
+        for line, bar in enumerate(bars, 1):
+            if bar.pos != line:
+                bar.clear()  # its old line
+                bar.pos = line
+                bar.refresh()
 
     def _known_total(self) -> int | None:
         """Bytes of this run's whole transfer, once every file has started with a size."""
@@ -165,6 +176,23 @@ class TqdmRenderer:
 
     def _write(self, line: str) -> None:
         tqdm.write(line, file=self._stream)
+
+
+_SIZED_FILE = "{desc} {percentage:3.0f}%|{bar}| {done}/{size}, {speed}/s [{remaining}]"
+_UNSIZED_FILE = "{desc}: {done}, {speed}/s [{elapsed}]"
+
+
+class _FileBar(tqdm):
+    """A file's bar in the units of the overall line and the summary (KiB, MiB)."""
+
+    @property
+    def format_dict(self) -> dict:
+        values = super().format_dict
+        rate = values["rate"] or 0.0
+        values["done"] = human_bytes(values["n"])
+        values["size"] = human_bytes(values["total"] or 0)
+        values["speed"] = human_bytes(rate)
+        return values
 
 
 class _Active:
@@ -195,6 +223,10 @@ class _RecentRate:
     def per_second(self) -> float:
         (first_t, first_n), (last_t, last_n) = self._samples[0], self._samples[-1]
         return (last_n - first_n) / (last_t - first_t) if last_t > first_t else 0.0
+
+
+def _pos(bar: tqdm) -> int:
+    return abs(getattr(bar, "pos", 0))
 
 
 def _clock_text(seconds: float) -> str:

@@ -49,7 +49,7 @@ def finished_line(result: Result, where: Locate = line_of) -> str:
 
 def retry_line(event: FileRetrying) -> str:
     return for_display(
-        f"retry {event.url} in {event.delay:.1f} s (attempt {event.attempt} failed: {event.reason})"
+        f"retry {event.url} in {event.delay:.1f} s after attempt {event.attempt}: {event.reason}"
     )
 
 

@@ -146,6 +146,8 @@ async def test_interrupt_exits_130_keeps_part_and_rerun_resumes(server, batch, s
     assert process.returncode == 130, output
     assert "Traceback" not in output
     assert "run the same command to resume" in output
+    # Three files listed, none finished (each takes a second at the throttled rate).
+    assert "0 done, 0 skipped, 0 failed, 3 unfinished" in output
     kept = {name: size for name, size in part_sizes(out).items() if size > 0}
     assert kept, "partial work is kept"
     assert_no_partial_final_files(out, bodies)

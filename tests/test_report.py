@@ -96,7 +96,7 @@ def test_line_renderer_writes_one_line_per_finished_file():
     assert lines == [
         f"done {URL}a.bin -> /out/a.bin (2.9 KiB)",
         f"skipped {URL}b.bin -> /out/b.bin (already there)",
-        f"retry {URL}c.bin in 0.5 s (attempt 1 failed: HTTP 503 Service Unavailable)",
+        f"retry {URL}c.bin in 0.5 s after attempt 1: HTTP 503 Service Unavailable",
         f"FAILED {URL}c.bin: HTTP 503 Service Unavailable after 6 attempts",
         f"FAILED {URL}d.bin: HTTP 404 Not Found",
         "No space left on device: no new files will be started",
@@ -113,7 +113,7 @@ def test_line_renderer_quiet_prints_only_failures_and_notices():
 
 
 def test_retries_are_shown_without_debug_and_hidden_by_quiet():
-    retry = f"retry {URL}c.bin in 0.5 s (attempt 1 failed: HTTP 503 Service Unavailable)"
+    retry = f"retry {URL}c.bin in 0.5 s after attempt 1: HTTP 503 Service Unavailable"
     assert retry in render()
     assert retry in render(debug=True)
     assert retry not in render(quiet=True)
