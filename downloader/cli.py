@@ -16,7 +16,7 @@ import sys
 import traceback
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 
@@ -313,13 +313,13 @@ def _renderer(lists: ListSources, *, quiet: bool, debug: bool) -> Renderer:
 def _loop_factory():
     """uvloop when installed (the `fast` extra): it makes small files noticeably cheaper."""
     try:
-        import uvloop
+        import uvloop  # type: ignore[import-not-found, unused-ignore]  # the optional extra
     except ImportError:
         return None
     return uvloop.new_event_loop
 
 
-def _usage_error(message: str):
+def _usage_error(message: str) -> NoReturn:
     print(f"adl: {message}", file=sys.stderr)
     raise typer.Exit(EXIT_USAGE)
 

@@ -230,7 +230,7 @@ def _read_parameter_value(header: str, position: int) -> tuple[str, int] | None:
 
 def _read_quoted_string(header: str, position: int) -> tuple[str, int] | None:
     """Read the quoted-string opening at `position`; return its content and the index after it."""
-    chars = []
+    chars: list[str] = []
     position += 1  # past the opening quote
     while position < len(header):
         char = header[position]

@@ -54,11 +54,10 @@ class Options:
 
 
 def _on_exists(value: object) -> OnExists:
-    try:
+    if isinstance(value, str) and value in OnExists._value2member_map_:
         return OnExists(value)
-    except ValueError:
-        choices = ", ".join(o.value for o in OnExists)
-        raise OptionsError(f"on_exists must be one of {choices}, not {value!r}") from None
+    choices = ", ".join(o.value for o in OnExists)
+    raise OptionsError(f"on_exists must be one of {choices}, not {value!r}")
 
 
 def _at_least(name: str, value: object, low: int) -> None:

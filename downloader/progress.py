@@ -16,9 +16,9 @@ from __future__ import annotations
 import sys
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, MutableMapping
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from tqdm import tqdm
 
@@ -186,7 +186,7 @@ class _FileBar(tqdm):
     """A file's bar in the units of the overall line and the summary (KiB, MiB)."""
 
     @property
-    def format_dict(self) -> dict:
+    def format_dict(self) -> MutableMapping[str, Any]:
         values = super().format_dict
         rate = values["rate"] or 0.0
         values["done"] = human_bytes(values["n"])
