@@ -15,7 +15,7 @@ import signal
 import sys
 import traceback
 from pathlib import Path
-from typing import Annotated, TextIO
+from typing import Annotated, NoReturn, TextIO
 
 import typer
 
@@ -26,7 +26,8 @@ from .events import Event
 from .inputs import parse_lines
 from .journal import read_journal
 from .options import OnExists, Options
-from .report import LineRenderer, Tally, human_bytes, print_line
+from .report import LineRenderer, Tally, print_line
+from .status import read_status, status_data, status_lines
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -124,30 +125,21 @@ def status(
     output: Annotated[Path, typer.Option("-o", "--output", help="The batch's folder.")] = Path("."),
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
-    """Show the state of the batch in OUTPUT: counts per state, bytes, failed URLs."""
-    journal = read_journal(output.absolute())
+    """Show the state of the batch in OUTPUT: counts per state, bytes, failed URLs.
+    Works while a run is in progress; files a killed run left behind show as interrupted."""
+    dest = output.absolute()
+    journal = read_journal(dest)
     if journal is None:
         _usage_error(f"no adl batch in {output} (no {output}/.adl/journal.sqlite)")
     try:
-        summary = journal.summary()
-        failed = [{"url": e.url, "name": e.name, "error": e.error} for e in journal.failed()]
+        report = read_status(journal, dest)
+        if as_json:
+            print(json.dumps(status_data(report, journal.failed()), indent=2))
+        else:
+            for line in status_lines(report, journal.failed(), output):
+                print(line)
     finally:
         journal.close()
-    if as_json:
-        data = {
-            "counts": summary.counts,
-            "bytes_done": summary.bytes_done,
-            "bytes_total": summary.bytes_total,
-            "failed": failed,
-        }
-        print(json.dumps(data, indent=2))
-        return
-    states = ("done", "skipped", "failed", "pending", "active")
-    print(", ".join(f"{summary.counts.get(s, 0)} {s}" for s in states))
-    total = "" if summary.bytes_total is None else f" of {human_bytes(summary.bytes_total)}"
-    print(f"bytes: {human_bytes(summary.bytes_done)} done{total}")
-    for item in failed:
-        print(f"FAILED {item['url']}: {item['error']}")
 
 
 def _open_list(list_path: str) -> TextIO:
@@ -252,7 +244,7 @@ def _loop_factory():
     return uvloop.new_event_loop
 
 
-def _usage_error(message: str):
+def _usage_error(message: str) -> NoReturn:
     print(f"adl: {message}", file=sys.stderr)
     raise typer.Exit(EXIT_USAGE)
 
