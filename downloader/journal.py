@@ -102,11 +102,11 @@ class SqliteJournal:
         else:
             folder.mkdir(exist_ok=True)
             self._lock = lock_folder(folder)
-            self._db = sqlite3.connect(path, isolation_level="DEFERRED")
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.executescript(_SCHEMA)
-            _forget_secrets(self._db)
+            try:
+                self._db = _open_for_writing(path)
+            except BaseException:
+                os.close(self._lock)  # a journal that cannot be opened holds no folder
+                raise
         self._changes = 0
         self._last_commit = time.monotonic()
         # Entries of files in flight, so lookups during a transfer need no query and still
@@ -365,6 +365,19 @@ def _entry(row: tuple) -> Entry:
     return Entry(**values)
 
 
+def _open_for_writing(path: Path) -> sqlite3.Connection:
+    db = sqlite3.connect(path, isolation_level="DEFERRED")
+    try:
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.executescript(_SCHEMA)
+        _forget_secrets(db)
+    except BaseException:
+        db.close()
+        raise
+    return db
+
+
 def _forget_secrets(db: sqlite3.Connection) -> None:
     """Mask the URLs and errors of a journal written before they were stored masked, once,
     with the old text overwritten on disk (secure_delete, then a checkpoint that folds the
@@ -377,7 +390,8 @@ def _forget_secrets(db: sqlite3.Connection) -> None:
     with db:
         # OR REPLACE: two URLs that differ only in their password become one row.
         db.execute(
-            "UPDATE OR REPLACE files SET url = mask_url(url), error = mask_text(error)"
+            "UPDATE OR REPLACE files SET url = mask_url(url),"
+            " error = CASE WHEN error IS NULL THEN NULL ELSE mask_text(error) END"
             " WHERE url LIKE '%@%' OR error LIKE '%@%'"
         )
         db.execute(f"PRAGMA user_version = {_MASKED_VERSION}")

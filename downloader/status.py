@@ -20,7 +20,7 @@ from .naming import PART_SUFFIX
 from .redact import mask_text, mask_url
 from .report import human_bytes
 
-# The order counts are printed in; `active` or `interrupted` comes last.
+# The order counts are printed in; `active` (a run is in progress) or `interrupted` follows.
 STATES = ("done", "skipped", "failed", "pending")
 
 
@@ -74,9 +74,13 @@ def part_bytes(dest: Path, names: Iterable[str]) -> int:
 
 def status_lines(status: FolderStatus, failed: Iterable[Entry], dest: Path) -> Iterator[str]:
     counts = status.counts
-    last = "active" if status.running else "interrupted"
-    line = ", ".join(f"{counts.get(state, 0)} {state}" for state in (*STATES, last))
-    yield line + (" (a run is in progress)" if status.running else "")
+    shown = [f"{counts.get(state, 0)} {state}" for state in STATES]
+    if status.running:
+        yield ", ".join([*shown, f"{counts.get('active', 0)} active"]) + " (a run is in progress)"
+    elif counts.get("interrupted"):
+        yield ", ".join([*shown, f"{counts['interrupted']} interrupted"])
+    else:  # a batch that ran to its end
+        yield ", ".join(shown)
     total = "" if status.bytes_total is None else f" of {human_bytes(status.bytes_total)}"
     partial = status.bytes_partial
     in_parts = f" ({human_bytes(partial)} of it in .part files)" if partial else ""

@@ -13,6 +13,7 @@ import sqlite3
 from contextlib import aclosing
 from pathlib import Path
 
+import pytest
 from yarl import URL
 
 from downloader import State, download_all, iter_downloads
@@ -141,6 +142,12 @@ def test_a_journal_written_before_masking_is_cleaned_when_opened(tmp_path):
         " VALUES (?, 'old.bin', 'failed', ?, 0, 0)",
         (url, f"HTTP 503 from {url}"),
     )
+    active = with_password("http://127.0.0.1:9/active.bin")
+    db.execute(  # most rows have no error at all
+        "INSERT INTO files (url, name, state, created, updated)"
+        " VALUES (?, 'a.bin', 'active', 0, 0)",
+        (active,),
+    )
     db.execute("PRAGMA user_version = 0")
     db.commit()
     db.close()
@@ -152,6 +159,16 @@ def test_a_journal_written_before_masking_is_cleaned_when_opened(tmp_path):
         got = journal.get(url)
         assert got is not None and got.name == "old.bin" and got.url == url
         assert journal.claim(url, "old.bin").name == "old.bin"  # no "old.1.bin"
+        got = journal.get(active)
+        assert got is not None and got.name == "a.bin" and got.error is None
     finally:
         journal.close()
     assert secrets_in(tmp_path) == []
+
+
+def test_a_journal_that_cannot_be_opened_does_not_keep_the_folder(tmp_path):
+    (tmp_path / JOURNAL_DIR).mkdir()
+    (tmp_path / JOURNAL_DIR / "journal.sqlite").write_bytes(b"not a database" * 100)
+    for _ in range(2):  # the second time too: the first left no lock behind
+        with pytest.raises(sqlite3.DatabaseError):
+            SqliteJournal(tmp_path)
