@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from .folderlock import lock_folder
+from .journalfile import open_for_writing
 from .naming import numbered_name
 from .redact import mask_text, mask_url
 
@@ -66,28 +67,6 @@ class Summary:
 NameTaken = Callable[[str], bool]
 _COLUMNS = ("url", "name", "state", "size", "total", "etag", "last_modified", "attempts", "error")
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS files (
-    url TEXT PRIMARY KEY,
-    name TEXT NOT NULL UNIQUE,
-    state TEXT NOT NULL,
-    size INTEGER NOT NULL DEFAULT 0,
-    total INTEGER,
-    etag TEXT,
-    last_modified TEXT,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    error TEXT,
-    created REAL NOT NULL,
-    updated REAL NOT NULL
-);
--- For each base name, the next number to try on a collision: keeps a batch where
--- thousands of URLs end in the same name linear instead of quadratic.
-CREATE TABLE IF NOT EXISTS name_counters (base TEXT PRIMARY KEY, next INTEGER NOT NULL);
-"""
-# PRAGMA user_version: 1 = URLs and errors are stored masked. A journal written before
-# (version 0) may hold passwords; it is rewritten once when a run opens it.
-_MASKED_VERSION = 1
-
 
 class SqliteJournal:
     """The on-disk journal. Not thread-safe: used only from the event loop's thread."""
@@ -103,7 +82,7 @@ class SqliteJournal:
             folder.mkdir(exist_ok=True)
             self._lock = lock_folder(folder)
             try:
-                self._db = _open_for_writing(path)
+                self._db = open_for_writing(path)
             except BaseException:
                 os.close(self._lock)  # a journal that cannot be opened holds no folder
                 raise
@@ -189,9 +168,8 @@ class SqliteJournal:
 
     def names_with_partial_data(self) -> Iterator[str]:
         """Names of the files that may have a `.part` on disk: active ones, and pending or
-        failed ones that kept bytes. A `.part` appears only after its row went `active`, and
-        rows are claimed a window ahead of the transfers: these are few even in a journal
-        of millions of finished files (a 404 keeps no bytes)."""
+        failed ones that kept bytes (a `.part` appears only once its row went `active`).
+        Few, even in a journal of millions of finished files: a 404 keeps no bytes."""
         self.flush()
         query = (
             "SELECT name FROM files WHERE state = 'active'"
@@ -363,37 +341,3 @@ def _entry(row: tuple) -> Entry:
     values = dict(zip(_COLUMNS, row, strict=True))
     values["state"] = Status(values["state"])
     return Entry(**values)
-
-
-def _open_for_writing(path: Path) -> sqlite3.Connection:
-    db = sqlite3.connect(path, isolation_level="DEFERRED")
-    try:
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=NORMAL")
-        db.executescript(_SCHEMA)
-        _forget_secrets(db)
-    except BaseException:
-        db.close()
-        raise
-    return db
-
-
-def _forget_secrets(db: sqlite3.Connection) -> None:
-    """Mask the URLs and errors of a journal written before they were stored masked, once,
-    with the old text overwritten on disk (secure_delete, then a checkpoint that folds the
-    WAL into the database and empties it)."""
-    if db.execute("PRAGMA user_version").fetchone()[0] >= _MASKED_VERSION:
-        return
-    db.create_function("mask_url", 1, mask_url, deterministic=True)
-    db.create_function("mask_text", 1, mask_text, deterministic=True)
-    db.execute("PRAGMA secure_delete = ON")
-    with db:
-        # OR REPLACE: two URLs that differ only in their password become one row.
-        db.execute(
-            "UPDATE OR REPLACE files SET url = mask_url(url),"
-            " error = CASE WHEN error IS NULL THEN NULL ELSE mask_text(error) END"
-            " WHERE url LIKE '%@%' OR error LIKE '%@%'"
-        )
-        db.execute(f"PRAGMA user_version = {_MASKED_VERSION}")
-    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    db.execute("PRAGMA secure_delete = OFF")
