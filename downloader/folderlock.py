@@ -40,13 +40,16 @@ def lock_folder(folder: Path) -> int:
             time.sleep(_RETRY_EVERY_SECONDS)
 
 
-def folder_in_use(folder: Path) -> bool:
-    """True while some process (this one included) holds `folder`'s lock. Takes a shared
-    lock for an instant and gives it back; never creates the lock file."""
+def folder_in_use(folder: Path) -> bool | None:
+    """True while some process (this one included) holds `folder`'s lock; None when that
+    cannot be told (a lock file we may not read). Takes a shared lock for an instant and
+    gives it back; never creates the lock file."""
     try:
         fd = os.open(folder / LOCK_FILE, os.O_RDONLY)
     except FileNotFoundError:
         return False
+    except OSError:
+        return None
     try:
         fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
     except BlockingIOError:

@@ -27,7 +27,7 @@ STATES = ("done", "skipped", "failed", "pending")
 @dataclass(frozen=True, slots=True)
 class FolderStatus:
     counts: dict[str, int]  # per state, only states that have rows
-    running: bool  # a run holds the folder right now
+    running: bool | None  # a run holds the folder right now (None: cannot tell)
     bytes_done: int  # finished files, plus what `.part` files hold
     bytes_partial: int  # the part of bytes_done in `.part` files
     bytes_total: int | None  # None while some sizes are unknown
@@ -48,9 +48,9 @@ def read_status(journal: SqliteJournal, dest: Path) -> FolderStatus:
     )
 
 
-def label_counts(counts: dict[str, int], *, running: bool) -> dict[str, int]:
+def label_counts(counts: dict[str, int], *, running: bool | None) -> dict[str, int]:
     """Rows left `active` are `interrupted` when no run holds the folder."""
-    if running or "active" not in counts:
+    if running is not False or "active" not in counts:
         return dict(counts)
     labelled = {state: n for state, n in counts.items() if state != "active"}
     labelled["interrupted"] = counts["active"]
@@ -77,6 +77,8 @@ def status_lines(status: FolderStatus, failed: Iterable[Entry], dest: Path) -> I
     shown = [f"{counts.get(state, 0)} {state}" for state in STATES]
     if status.running:
         yield ", ".join([*shown, f"{counts.get('active', 0)} active"]) + " (a run is in progress)"
+    elif status.running is None:  # as recorded
+        yield ", ".join([*shown, f"{counts.get('active', 0)} active"])
     elif counts.get("interrupted"):
         yield ", ".join([*shown, f"{counts['interrupted']} interrupted"])
     else:  # a batch that ran to its end
@@ -86,7 +88,7 @@ def status_lines(status: FolderStatus, failed: Iterable[Entry], dest: Path) -> I
     in_parts = f" ({human_bytes(partial)} of it in .part files)" if partial else ""
     yield f"bytes: {human_bytes(status.bytes_done)} done{total}{in_parts}"
     unfinished = counts.get("pending", 0) + counts.get("interrupted", 0)
-    if unfinished and not status.running:
+    if unfinished and status.running is False:
         yield (
             f"{unfinished} unfinished: no adl is running in {dest};"
             " rerun the same `adl get` to finish them"

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sqlite3
 import time
 from contextlib import aclosing
@@ -62,8 +63,9 @@ def leave_rows(out: Path, rows: list[tuple[str, Status, int, int | None]]) -> No
         ({"done": 2, "active": 3}, False, {"done": 2, "interrupted": 3}),
         ({"done": 2, "pending": 1}, False, {"done": 2, "pending": 1}),
         ({}, False, {}),
+        ({"done": 2, "active": 3}, None, {"done": 2, "active": 3}),  # cannot tell: as recorded
     ],
-    ids=["running", "killed", "nothing-active", "empty"],
+    ids=["running", "killed", "nothing-active", "empty", "unknown"],
 )
 def test_label_counts(counts, running, shown):
     assert label_counts(counts, running=running) == shown
@@ -133,6 +135,24 @@ def test_rows_active_while_a_run_holds_the_folder_show_as_active(runner, tmp_pat
     lines = text.splitlines()
     assert lines[0] == "1 done, 0 skipped, 0 failed, 0 pending, 1 active (a run is in progress)"
     assert "unfinished" not in text
+
+
+def test_an_unreadable_lock_shows_rows_as_recorded(runner, tmp_path, monkeypatch):
+    leave_rows(tmp_path, [("a", Status.ACTIVE, 0, 30)])
+    real_open = os.open
+
+    def refuse_the_lock(path, flags, *args):
+        if Path(path).name == "lock":
+            raise PermissionError(13, "Permission denied")
+        return real_open(path, flags, *args)
+
+    monkeypatch.setattr(os, "open", refuse_the_lock)
+    data = status_json(runner, tmp_path)
+    text = status_text(runner, tmp_path)
+
+    assert data["running"] is None
+    assert data["counts"] == {"active": 1}
+    assert text.splitlines()[0] == "0 done, 0 skipped, 0 failed, 0 pending, 1 active"
 
 
 def test_status_leaves_the_folder_free_for_the_next_run(runner, tmp_path):
