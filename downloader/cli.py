@@ -27,8 +27,9 @@ from .events import Event
 from .inputs import ListEntry
 from .journal import read_journal
 from .options import OnExists, Options
-from .report import LineRenderer, Renderer, Tally, human_bytes, print_line
+from .report import LineRenderer, Renderer, Tally, print_line
 from .sources import ListSources
+from .status import read_status, status_data, status_lines
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -176,35 +177,28 @@ def get(
     raise typer.Exit(code)
 
 
-@app.command(short_help="Show a batch's state: counts, bytes, failed URLs.")
+@app.command(
+    help="Show the state of the batch in OUTPUT: counts per state, bytes, failed URLs.\n\n"
+    "Works while a run is in progress; files a killed run left behind show as interrupted.",
+    short_help="Show a batch's state: counts, bytes, failed URLs.",
+)
 def status(
     output: Annotated[Path, typer.Option("-o", "--output", help="The batch's folder.")] = Path("."),
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
-    """Show the state of the batch in OUTPUT: counts per state, bytes, failed URLs."""
-    journal = read_journal(output.absolute())
+    dest = output.absolute()
+    journal = read_journal(dest)
     if journal is None:
         _usage_error(f"no adl batch in {output} (no {output}/.adl/journal.sqlite)")
     try:
-        summary = journal.summary()
-        failed = [{"url": e.url, "name": e.name, "error": e.error} for e in journal.failed()]
+        report = read_status(journal, dest)
+        if as_json:
+            print(json.dumps(status_data(report, journal.failed()), indent=2))
+        else:
+            for line in status_lines(report, journal.failed(), output):
+                print(line)
     finally:
         journal.close()
-    if as_json:
-        data = {
-            "counts": summary.counts,
-            "bytes_done": summary.bytes_done,
-            "bytes_total": summary.bytes_total,
-            "failed": failed,
-        }
-        print(json.dumps(data, indent=2))
-        return
-    states = ("done", "skipped", "failed", "pending", "active")
-    print(", ".join(f"{summary.counts.get(s, 0)} {s}" for s in states))
-    total = "" if summary.bytes_total is None else f" of {human_bytes(summary.bytes_total)}"
-    print(f"bytes: {human_bytes(summary.bytes_done)} done{total}")
-    for item in failed:
-        print(f"FAILED {item['url']}: {item['error']}")
 
 
 def _run(lists: ListSources, folder: Path, options: Options, *, quiet: bool, debug: bool) -> int:

@@ -5,12 +5,16 @@ and validators seen, attempts and the last error. Commits are batched; after a c
 journal may lag the disk, which is why the resume offset is always the size of the `.part`
 file, never a byte count from here.
 
+No secret is kept at rest: a row's key is its URL with the password masked
+(`user:***@host`, see redact.py) and stored error texts are masked too. Callers keep
+passing and getting back the real URL (it is what gets requested): the key is made at
+this class's boundary. Two runs of the same list mask alike, so a rerun finds its rows.
+
 `MemoryJournal` has the same surface for one-shot library use (`resume=False`).
 """
 
 from __future__ import annotations
 
-import fcntl
 import os
 import sqlite3
 import time
@@ -20,8 +24,10 @@ from enum import StrEnum
 from pathlib import Path
 from typing import NamedTuple
 
-from .errors import JournalBusyError
+from .folderlock import lock_folder
+from .journalfile import open_for_writing
 from .naming import numbered_name
+from .redact import mask_text, mask_url
 
 JOURNAL_DIR = ".adl"
 COMMIT_EVERY_SECONDS = 0.5
@@ -61,25 +67,6 @@ class Summary:
 NameTaken = Callable[[str], bool]
 _COLUMNS = ("url", "name", "state", "size", "total", "etag", "last_modified", "attempts", "error")
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS files (
-    url TEXT PRIMARY KEY,
-    name TEXT NOT NULL UNIQUE,
-    state TEXT NOT NULL,
-    size INTEGER NOT NULL DEFAULT 0,
-    total INTEGER,
-    etag TEXT,
-    last_modified TEXT,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    error TEXT,
-    created REAL NOT NULL,
-    updated REAL NOT NULL
-);
--- For each base name, the next number to try on a collision: keeps a batch where
--- thousands of URLs end in the same name linear instead of quadratic.
-CREATE TABLE IF NOT EXISTS name_counters (base TEXT PRIMARY KEY, next INTEGER NOT NULL);
-"""
-
 
 class SqliteJournal:
     """The on-disk journal. Not thread-safe: used only from the event loop's thread."""
@@ -93,11 +80,12 @@ class SqliteJournal:
             self._db = sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True)
         else:
             folder.mkdir(exist_ok=True)
-            self._lock = _lock_folder(folder)
-            self._db = sqlite3.connect(path, isolation_level="DEFERRED")
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.executescript(_SCHEMA)
+            self._lock = lock_folder(folder)
+            try:
+                self._db = open_for_writing(path)
+            except BaseException:
+                os.close(self._lock)  # a journal that cannot be opened holds no folder
+                raise
         self._changes = 0
         self._last_commit = time.monotonic()
         # Entries of files in flight, so lookups during a transfer need no query and still
@@ -112,9 +100,13 @@ class SqliteJournal:
         known = self._live.get(url) or self._dirty.get(url)
         if known is not None:
             return known
+        key = mask_url(url)
         cols = ", ".join(_COLUMNS)
-        row = self._db.execute(f"SELECT {cols} FROM files WHERE url = ?", (url,)).fetchone()
-        return _entry(row) if row else None
+        row = self._db.execute(f"SELECT {cols} FROM files WHERE url = ?", (key,)).fetchone()
+        if row is None:
+            return None
+        entry = _entry(row)
+        return entry if key == url else entry._replace(url=url)
 
     def claim(self, url: str, name: str, taken: NameTaken = lambda _: False) -> Entry:
         """This URL's entry; a new one gets `name` or its first numbered form that is free."""
@@ -140,7 +132,7 @@ class SqliteJournal:
         try:
             self._db.execute(
                 "INSERT INTO files (url, name, state, created, updated) VALUES (?, ?, ?, ?, ?)",
-                (url, name, Status.PENDING.value, now, now),
+                (mask_url(url), name, Status.PENDING.value, now, now),
             )
         except sqlite3.IntegrityError:
             raise
@@ -152,8 +144,9 @@ class SqliteJournal:
 
     def rename(self, entry: Entry, name: str, taken: NameTaken = lambda _: False) -> Entry:
         """Give the URL a different name (server-suggested, or --on-exists rename)."""
-        free = self._free_name(name, taken, own=entry.url)
-        self._write("UPDATE files SET name = ? WHERE url = ?", (free, entry.url))
+        key = mask_url(entry.url)
+        free = self._free_name(name, taken, own=key)
+        self._write("UPDATE files SET name = ? WHERE url = ?", (free, key))
         return self._remember(entry._replace(name=free))
 
     def update(self, entry: Entry, **changes: object) -> Entry:
@@ -173,7 +166,20 @@ class SqliteJournal:
         ).fetchone()
         return Summary(counts, done, None if unknown else total)
 
+    def names_with_partial_data(self) -> Iterator[str]:
+        """Names of the files that may have a `.part` on disk: active ones, and pending or
+        failed ones that kept bytes (a `.part` appears only once its row went `active`).
+        Few, even in a journal of millions of finished files: a 404 keeps no bytes."""
+        self.flush()
+        query = (
+            "SELECT name FROM files WHERE state = 'active'"
+            " OR (state IN ('pending', 'failed') AND size > 0)"
+        )
+        for (name,) in self._db.execute(query):
+            yield name
+
     def failed(self) -> Iterator[Entry]:
+        """The failed rows, oldest first, as stored: their URLs are masked."""
         self.flush()
         cols = ", ".join(_COLUMNS)
         query = f"SELECT {cols} FROM files WHERE state = 'failed' ORDER BY created"
@@ -189,6 +195,13 @@ class SqliteJournal:
         self._changes = 0
         self._last_commit = time.monotonic()
 
+    def flush_pending(self) -> None:
+        """Commit changes waiting for a commit, if any: called on a timer while a batch runs,
+        so `adl status` sees a finished file even when no further update comes to trigger
+        the batched commit. Costs one attribute test when there is nothing to write."""
+        if self._changes:
+            self.flush()
+
     def close(self) -> None:
         if self._lock is not None:
             self.flush()
@@ -199,7 +212,10 @@ class SqliteJournal:
         if not self._dirty:
             return
         now = time.time()
-        rows = [(*entry[2:], now, entry.url) for entry in self._dirty.values()]
+        rows = [
+            (*e[2:8], e.error and mask_text(e.error), now, mask_url(e.url))
+            for e in self._dirty.values()
+        ]
         self._dirty.clear()
         sets = ", ".join(f"{column} = ?" for column in _COLUMNS[2:])
         self._db.executemany(f"UPDATE files SET {sets}, updated = ? WHERE url = ?", rows)
@@ -286,6 +302,9 @@ class MemoryJournal:
     def flush(self) -> None:
         pass
 
+    def flush_pending(self) -> None:
+        pass
+
     def close(self) -> None:
         pass
 
@@ -322,14 +341,3 @@ def _entry(row: tuple) -> Entry:
     values = dict(zip(_COLUMNS, row, strict=True))
     values["state"] = Status(values["state"])
     return Entry(**values)
-
-
-def _lock_folder(folder: Path) -> int:
-    """Hold an exclusive lock so two adl processes never interleave writes to one folder."""
-    fd = os.open(folder / "lock", os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(fd)
-        raise JournalBusyError(f"another adl is already working in {folder.parent}") from None
-    return fd

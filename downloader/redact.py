@@ -15,9 +15,12 @@ MASK = "***"
 
 # scheme://user:password@ — the password is whatever follows the first ":" of the userinfo,
 # up to the last "@" before the host (passwords may contain "@" when not percent-encoded,
-# and a lenient parser takes the last one). Stops at "/", whitespace or the end of a quote.
+# and yarl, like urllib, takes the last one). The authority ends at "/", "?" or "#", so
+# neither part crosses one: `http://host:8080?to=a@b` has no userinfo, and must keep its
+# port (the journal's key is the masked URL: two URLs must not mask alike). Whitespace
+# and quotes end a URL in free text.
 _USERINFO = re.compile(
-    r"(?P<head>\b[A-Za-z][A-Za-z0-9+.-]*://[^/\s:@'\"]*):(?P<password>[^/\s'\"]*)@"
+    r"(?P<head>\b[A-Za-z][A-Za-z0-9+.-]*://[^/?#\s:@'\"]*):(?P<password>[^/?#\s'\"]*)@"
 )
 
 

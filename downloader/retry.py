@@ -76,11 +76,8 @@ def parse_retry_after(value: str | None, *, now: float) -> float | None:
     if value is None:
         return None
     text = value.strip()
-    seconds: float | None
-    if _SECONDS.fullmatch(text):
-        seconds = float(text)  # a huge digit string becomes inf, which the cap absorbs
-    else:
-        seconds = _seconds_until_http_date(text, now)
+    # A huge digit string becomes inf, which the cap absorbs.
+    seconds = float(text) if _SECONDS.fullmatch(text) else _seconds_until_http_date(text, now)
     if seconds is None:
         return None
     return min(max(seconds, 0.0), RETRY_AFTER_CAP)

@@ -9,12 +9,14 @@ Content-Disposition. It counts requests and body bytes sent, so a test can prove
 did not start over, and the requests in flight per Host (`max_active`) for concurrency caps.
 `redirect(name, location)` answers with any Location (ftp://, file://, ...), `fallback`
 serves a body for any unknown path, `ignore_if_range` plays a cache that honours Range but
-not If-Range, and `hooks` see every request as it arrives.
+not If-Range, `hooks` see every request as it arrives, and `auth = (user, password)` makes
+every file require HTTP Basic authentication (401 without it).
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import email.utils
 import hashlib
 import random
@@ -78,6 +80,8 @@ class FileServer:
         self.max_active_total = 0
         # Called with (name, request) at the start of every request to a file.
         self.hooks: list[Callable[[str, web.Request], None]] = []
+        # (user, password) every file request must authenticate with (HTTP Basic).
+        self.auth: tuple[str, str] | None = None
         self._server: TestServer | None = None
 
     # -- setup -------------------------------------------------------------------------
@@ -155,6 +159,8 @@ class FileServer:
         self.request_headers.append((request.path, dict(request.headers)))
         for hook in self.hooks:
             hook(name, request)
+        if self.auth is not None and not self._authorized(request):
+            return web.Response(status=401, headers={"WWW-Authenticate": 'Basic realm="adl"'})
         if name in self.redirects:
             status, location = self.redirects[name]
             return web.Response(status=status, headers={"Location": location})
@@ -174,6 +180,11 @@ class FileServer:
             return web.Response()
         start = self._range_start(request, served, name)
         return await self._send(request, name, served, start, fault)
+
+    def _authorized(self, request: web.Request) -> bool:
+        assert self.auth is not None
+        expected = base64.b64encode(":".join(self.auth).encode()).decode()
+        return request.headers.get("Authorization") == f"Basic {expected}"
 
     def _next_fault(self, name: str) -> Fault | None:
         if self.faults[name]:

@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import signal
 import sys
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
+
+from downloader.cli import app
 
 from .conftest import random_bytes
 
@@ -130,6 +134,36 @@ async def test_kill_9_then_rerun_resumes_from_the_part_file(server, batch):
         assert server.bytes_sent[name] < 1.5 * SIZE, f"{name} was downloaded from zero again"
         etag = server.files[name].etag
         assert (name, f"bytes={kept[name]}-", etag) in server.range_requests
+
+
+def adl_status(out: Path, *options: str) -> str:
+    result = CliRunner().invoke(app, ["status", "-o", str(out), *options])
+    assert result.exit_code == 0, result.output
+    return result.stdout
+
+
+async def test_status_after_kill_9_shows_interrupted_files_and_their_part_bytes(server, batch):
+    _, listing, out = batch
+    process = await start_adl(listing, out)
+    await wait_for_partial(process, out)
+    while_running = json.loads(adl_status(out, "--json"))
+    process.kill()
+    await process.communicate()
+
+    after = json.loads(adl_status(out, "--json"))
+    text = adl_status(out)
+
+    assert while_running["running"] is True
+    assert while_running["counts"].get("active", 0) >= 1
+    assert after["running"] is False
+    assert "active" not in after["counts"]
+    assert after["counts"]["interrupted"] >= 1
+    assert sum(after["counts"].values()) == len(NAMES)
+    kept = sum(part_sizes(out).values())
+    assert kept > 0 and after["bytes_partial"] == kept
+    assert after["bytes_done"] >= kept
+    assert f"{after['counts']['interrupted']} interrupted" in text.splitlines()[0]
+    assert "rerun the same `adl get`" in text
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
