@@ -67,6 +67,21 @@ async def test_fast_small_file_cut_mid_body_also_keeps_what_came(server, tmp_pat
     assert server.bytes_sent["small.bin"] == 300_000 + (SIZE - offset)
 
 
+async def test_small_file_that_stalls_until_the_timeout_keeps_what_came(server, tmp_path):
+    """300 kB at once, then silence: the read timeout fails the attempt, and the bytes held
+    in memory go to the .part before the retry, which asks for the rest only."""
+    body = random_bytes(SIZE, seed=5)
+    server.add("small.bin", body)
+    server.fail_next("small.bin", Fault("stall", after=300_000, seconds=0.5))
+
+    [result] = await fetch([server.url("small.bin")], tmp_path, timeout=0.2)
+
+    assert result.state is State.DONE, result.error
+    assert (tmp_path / "small.bin").read_bytes() == body
+    assert range_offsets(server, "small.bin") == [300_000]
+    assert result.received == SIZE
+
+
 async def test_slow_small_file_cancelled_mid_body_keeps_its_part_and_resumes(server, tmp_path):
     """Cancelling the batch (what Ctrl-C does) leaves the bytes that came in the .part;
     the next run asks for the rest only."""
