@@ -177,11 +177,20 @@ async def _session(options: Options, given: aiohttp.ClientSession | None):
     async with aiohttp.ClientSession(
         connector=connector,
         timeout=timeout,
+        cookie_jar=_cookie_jar(),
         auto_decompress=False,
         headers={"User-Agent": USER_AGENT, "Accept-Encoding": "identity"},
         trust_env=_proxy_configured(),
     ) as session:
         yield session
+
+
+def _cookie_jar() -> aiohttp.CookieJar:
+    """Cookies live for one run, as with curl and wget (a login URL, then the files).
+    unsafe: aiohttp drops cookies set by IP-address hosts, which curl and wget keep.
+    quote_cookie off: values go back as the server set them (`tok=ab/c==`), where aiohttp
+    would send `tok="ab/c=="` (surrounding double quotes of a value are dropped either way)."""
+    return aiohttp.CookieJar(unsafe=True, quote_cookie=False)
 
 
 def _proxy_configured() -> bool:

@@ -26,7 +26,7 @@ from .naming import name_from_url
 from .options import OnExists, Options
 from .results import Result, State
 from .retry import retry_delay
-from .transfer import Transfer
+from .transfer import Received, Transfer
 
 Sleep = Callable[[float], Awaitable[None]]
 HOST_BACKOFF_STATUSES = frozenset({429, 503})
@@ -156,18 +156,18 @@ class Engine:
 
     async def _download(self, item: ListEntry, entry: Entry) -> Result:
         host = _host_of(item.url)
-        attempts, received = entry.attempts, 0
+        attempts, received = entry.attempts, Received()  # bytes of every attempt
         for attempt in range(1, self._options.retries + 2):
             try:
                 async with self._turn(host):
                     if self._disk_full is not None:  # queued before the disk filled up
                         return self._not_started(item)
                     attempts += 1
-                    outcome = await self._transfer.fetch(entry)
+                    outcome = await self._transfer.fetch(entry, received)
             except DownloadError as error:
                 entry = (self._journal.get(item.url) or entry)._replace(attempts=attempts)
                 if not self._should_retry(error, attempt):
-                    return self._failed(item, entry, error, attempt, received)
+                    return self._failed(item, entry, error, attempt, received.bytes)
                 delay = retry_delay(attempt, error.retry_after, rand=self._rand)
                 if error.status in HOST_BACKOFF_STATUSES:
                     self._hosts.back_off(host, delay)
@@ -179,7 +179,6 @@ class Engine:
                     (self._journal.get(item.url) or entry)._replace(attempts=attempts)
                 )
                 raise
-            received += outcome.received
             self._journal.update(
                 outcome.entry,
                 state=Status.DONE,
@@ -194,7 +193,7 @@ class Engine:
                 path=outcome.path,
                 status=outcome.status,
                 bytes=outcome.size,
-                received=received,
+                received=received.bytes,
                 attempts=attempt,
                 line_no=item.line_no,
             )

@@ -8,7 +8,6 @@ as a `DownloadError` (see `errors.from_exception`); the engine decides about ret
 from __future__ import annotations
 
 import asyncio
-import errno
 import os
 import stat
 import time
@@ -20,7 +19,7 @@ import aiofiles
 import aiohttp
 from yarl import URL
 
-from . import resume
+from . import resume, writes
 from .errors import (
     DownloadError,
     HTTPStatusError,
@@ -35,6 +34,7 @@ from .journal import Entry, Journal, Status
 from .naming import PART_SUFFIX, name_from_content_disposition
 from .options import OnExists, Options
 from .retry import parse_retry_after
+from .writes import Block, InlineWhileFast, open_no_follow, write_whole
 
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 FLUSH_SECONDS = 1.0  # longest a received byte waits in memory before it goes to the .part
@@ -47,7 +47,16 @@ class Outcome(NamedTuple):
     path: Path
     status: int
     size: int  # bytes in the finished file
-    received: int  # bytes that came over the network in this attempt
+
+
+class Received:
+    """Bytes that came over the network for one file in this run: the engine hands the same
+    one to each attempt, so a failed attempt's bytes count too (a resume does not hide them)."""
+
+    __slots__ = ("bytes",)
+
+    def __init__(self) -> None:
+        self.bytes = 0
 
 
 class Transfer:
@@ -69,7 +78,7 @@ class Transfer:
         self._identity = {} if sent == "identity" else {"Accept-Encoding": "identity"}
         self.dest = dest
         self._folder = str(dest)  # paths are joined as strings: pathlib costs per file add up
-        self._small_writes = _InlineWhileFast()
+        self._small_writes = InlineWhileFast()
         self._options = options
         self._journal = journal
         self._emit = emit
@@ -91,16 +100,17 @@ class Transfer:
         except OSError:
             return 0
 
-    async def fetch(self, entry: Entry) -> Outcome:
-        """One attempt. A resume the server cannot honour is retried once from zero at once."""
+    async def fetch(self, entry: Entry, received: Received) -> Outcome:
+        """One attempt, counting the bytes it receives into `received` (raise or not). A
+        resume the server cannot honour is retried once from zero at once."""
         try:
-            return await self._fetch(entry, allow_resume=True)
+            return await self._fetch(entry, received, allow_resume=True)
         except _RestartFromZero:
             _unlink(self.part_path(entry))
             entry = self._journal.update(entry, etag=None, last_modified=None, total=None)
-            return await self._fetch(entry, allow_resume=False)
+            return await self._fetch(entry, received, allow_resume=False)
 
-    async def _fetch(self, entry: Entry, *, allow_resume: bool) -> Outcome:
+    async def _fetch(self, entry: Entry, received: Received, *, allow_resume: bool) -> Outcome:
         known = resume.Validators(entry.etag, entry.last_modified)
         offset, headers = 0, self._identity
         # Without a validator there is nothing to resume safely: skip looking at the disk.
@@ -113,7 +123,7 @@ class Transfer:
                 offset = 0  # nothing to resume from, or no validator to resume safely with
         try:
             async with await self._request(entry.url, headers) as response:
-                return await self._receive(entry, response, offset, known)
+                return await self._receive(entry, response, offset, known, received)
         except (DownloadError, _RestartFromZero, asyncio.CancelledError):
             raise
         except Exception as exc:  # the one place library errors are mapped
@@ -140,7 +150,7 @@ class Transfer:
         raise RedirectError(f"more than {self._options.max_redirects} redirects")
 
     async def _receive(
-        self, entry: Entry, response: aiohttp.ClientResponse, offset: int, known
+        self, entry: Entry, response: aiohttp.ClientResponse, offset: int, known, received: Received
     ) -> Outcome:
         if response.status >= 400 and not (response.status == 416 and offset > 0):
             retry_after = parse_retry_after(response.headers.get("Retry-After"), now=time.time())
@@ -159,14 +169,14 @@ class Transfer:
         if action is resume.Action.ALREADY_COMPLETE:
             entry, started = self._start(entry, response, offset, decision.total)
             await self._finish(entry, self.part_path(entry))
-            return Outcome(entry, started.path, response.status, offset, 0)
+            return Outcome(entry, started.path, response.status, offset)
         if action is resume.Action.WRITE_FROM_ZERO:
             offset = 0
             entry = self._maybe_rename(entry, response)
         entry, started = self._start(entry, response, offset, decision.total)
-        received = await self._stream(entry, response, offset, decision.total)
+        size = await self._stream(entry, response, offset, decision.total, received)
         # The engine records the finished entry in one journal write.
-        return Outcome(entry, started.path, response.status, offset + received, received)
+        return Outcome(entry, started.path, response.status, size)
 
     def _maybe_rename(self, entry: Entry, response: aiohttp.ClientResponse) -> Entry:
         """--content-disposition: take the server's name for a file started from zero."""
@@ -200,82 +210,116 @@ class Transfer:
         self._emit(started)
         return entry, started
 
-    async def _stream(self, entry: Entry, response, offset: int, total: int | None) -> int:
+    async def _stream(
+        self, entry: Entry, response, offset: int, total: int | None, received: Received
+    ) -> int:
+        """The body into the final file; returns the file's size."""
         part = self.part_path(entry)
-        if offset == 0 and total is not None and total <= self._options.chunk_size:
-            return await self._write_small(entry, response, part, total)
-        # Make the validators durable before bytes land in the .part file: after a kill -9
-        # they are what lets the rerun resume instead of starting over.
-        self._journal.update(entry, state=Status.ACTIVE)
-        self._journal.flush()
-        try:
-            file = await aiofiles.open(part, "ab" if offset else "wb", opener=_no_follow)
-        except OSError as exc:
-            raise from_os_error(exc) from exc
         watch = _StallWatch(self._options.stall_speed, self._options.stall_time)
-        block = _Block(self._options.chunk_size)
-        received, last_write = 0, time.monotonic()
+        block = Block(self._options.chunk_size)
+        chunks = response.content.iter_chunks()
+        if offset == 0 and total is not None and total <= block.limit:
+            # A small body that comes within FLUSH_SECONDS is written whole: one thread hop
+            # or none, where a .part costs a journal commit and three. One still arriving
+            # then goes to its .part like any other, so what came is kept for a resume.
+            try:
+                whole = await _gather(chunks, block, watch, received)
+            except BaseException:  # a cut, a timeout, Ctrl-C: keep what came
+                await self._keep(entry, part, block, total)
+                raise
+            if whole and block.size == total:
+                return await self._write_small(entry, part, block)
+        return await self._to_part(entry, part, chunks, block, offset, total, watch, received)
+
+    async def _to_part(
+        self,
+        entry: Entry,
+        part: str,
+        chunks,
+        block: Block,
+        offset: int,
+        total: int | None,
+        watch: _StallWatch,
+        received: Received,
+    ) -> int:
+        """Stream to the .part file, starting with what `block` gathered; check, rename."""
+        file = await self._open_part(entry, part, offset)
+        got, last_write = block.size, time.monotonic()
         try:
+            if block.size:  # a small body that was slow to come: what came so far first
+                await self._write_blocks(file, block, entry.url, offset + got, total, final=True)
             # Pieces come as the socket gave them (64-256 KiB): iter_chunks hands each over
             # as is, where iter_any and iter_chunked join what is buffered into a copy (a
             # second pass over every byte). One thread hop writes a whole block of them.
-            async for piece, _ in response.content.iter_chunks():
-                received += len(piece)
+            async for piece, _ in chunks:
+                received.bytes += len(piece)
+                got += len(piece)
                 now = time.monotonic()
-                watch.check(received, now)
+                watch.check(got, now)
                 full = block.add(piece)
                 # A slow transfer still reaches the disk every FLUSH_SECONDS: what is on
                 # disk is what a rerun after kill -9 does not fetch again.
                 overdue = now - last_write >= FLUSH_SECONDS
                 if full or overdue:
                     await self._write_blocks(
-                        file, block, entry.url, offset + received, total, final=overdue
+                        file, block, entry.url, offset + got, total, final=overdue
                     )
                     last_write = now
         finally:
             # Whatever arrived before a cut connection or a Ctrl-C still goes to disk: the
             # next attempt resumes from the size of the .part file.
             try:
-                await self._write_blocks(
-                    file, block, entry.url, offset + received, total, final=True
-                )
+                await self._write_blocks(file, block, entry.url, offset + got, total, final=True)
             finally:
                 await file.close()
-        _check_length(offset + received, total)
+        _check_length(offset + got, total)
         await self._finish(entry, part)
-        return received
+        return offset + got
+
+    async def _open_part(self, entry: Entry, part: str, offset: int):
+        # Make the validators durable before bytes land in the .part file: after a kill -9
+        # they are what lets the rerun resume instead of starting over.
+        self._journal.update(entry, state=Status.ACTIVE)
+        self._journal.flush()
+        try:
+            return await aiofiles.open(part, "ab" if offset else "wb", opener=open_no_follow)
+        except OSError as exc:
+            raise from_os_error(exc) from exc
+
+    async def _keep(self, entry: Entry, part: str, block: Block, total: int) -> None:
+        """What came of a small body before it failed goes to its .part, to resume from."""
+        if block.size:
+            file = await self._open_part(entry, part, 0)
+            try:
+                await self._write_blocks(file, block, entry.url, block.size, total, final=True)
+            finally:
+                await file.close()
 
     async def _write_blocks(
-        self, file, block: _Block, url: str, done: int, total, *, final: bool = False
+        self, file, block: Block, url: str, done: int, total, *, final: bool = False
     ) -> None:
         """Write every whole block gathered so far; with `final`, the rest too."""
         while block.size >= block.limit or (final and block.size):
             pieces, size = block.take()
-            await _write(file, pieces)
+            await writes.write(file, pieces)
             self._emit(FileProgress(url, size, done - block.size, total))
 
-    async def _write_small(self, entry: Entry, response, part: str, total: int) -> int:
-        """A body that fits in one chunk: read it whole, then write, close and rename it in
-        one go (each aiofiles call is a thread hop; per small file that cost dominates)."""
-        watch = _StallWatch(self._options.stall_speed, self._options.stall_time)
-        pieces, got = [], 0
-        async for piece, _ in response.content.iter_chunks():
-            pieces.append(piece)
-            got += len(piece)
-            watch.check(got)
+    async def _write_small(self, entry: Entry, part: str, block: Block) -> int:
+        """A small body that came whole: write, close and rename it in one go (each aiofiles
+        call is a thread hop; per small file that cost dominates)."""
+        pieces, size = block.take()
         body = pieces[0] if len(pieces) == 1 else b"".join(pieces)
-        _check_length(len(body), total)
         final = self.final_path(entry)
         try:
             if self._small_writes.inline:
-                self._small_writes.run(_write_whole, part, final, body)
+                self._small_writes.run(write_whole, part, final, body)
             else:
                 loop = asyncio.get_running_loop()
-                await loop.run_in_executor(None, _write_whole, part, final, body)
+                await loop.run_in_executor(None, write_whole, part, final, body)
         except OSError as exc:
             raise from_os_error(exc) from exc
-        self._emit(FileProgress(entry.url, len(body), len(body), total))
-        return len(body)
+        self._emit(FileProgress(entry.url, size, size, size))
+        return size
 
     async def _finish(self, entry: Entry, part: str) -> None:
         try:
@@ -284,74 +328,8 @@ class Transfer:
             raise from_os_error(exc) from exc
 
 
-class _InlineWhileFast:
-    """Writes small files in the event loop's thread for as long as the disk is fast.
-
-    A thread hop costs ~100-300 µs, more than writing 16 KiB into the page cache, and it
-    halves the small-files rate. But a slow disk (network mounts) must never stall every
-    transfer: after SLOW_IN_A_ROW writes slower than SLOW_SECONDS, inline writing is off for
-    good. In a row: on a busy machine one write can be slow only because the thread was
-    descheduled, and that alone must not halve the rest of a million-file batch.
-    """
-
-    SLOW_SECONDS = 0.005
-    SLOW_IN_A_ROW = 3
-
-    def __init__(self, clock: Callable[[], float] = time.perf_counter) -> None:
-        self.inline = True
-        self._slow_in_a_row = 0
-        self._clock = clock
-
-    def run(self, write, *args) -> None:
-        started = self._clock()
-        try:
-            write(*args)
-        finally:
-            if self._clock() - started <= self.SLOW_SECONDS:
-                self._slow_in_a_row = 0
-            else:
-                self._slow_in_a_row += 1
-                if self._slow_in_a_row >= self.SLOW_IN_A_ROW:
-                    self.inline = False
-
-
 class _RestartFromZero(Exception):
     """The server's answer to our Range request cannot be appended to the `.part` file."""
-
-
-class _Block:
-    """Pieces of a body gathered into writes of exactly `limit` bytes (the last one may be
-    shorter). Pieces are split with memoryviews, so no byte is copied on the way."""
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self._pieces: list[bytes | memoryview] = []
-        self.size = 0
-
-    def add(self, piece: bytes) -> bool:
-        """Keep `piece`; True when a whole block is ready to `take`."""
-        self._pieces.append(piece)
-        self.size += len(piece)
-        return self.size >= self.limit
-
-    def take(self) -> tuple[list[bytes | memoryview], int]:
-        """The next block: `limit` bytes, or all that is left when less."""
-        if self.size <= self.limit:
-            pieces, size = self._pieces, self.size
-            self._pieces, self.size = [], 0
-            return pieces, size
-        pieces, size = [], 0
-        while size < self.limit:
-            piece = self._pieces.pop(0)
-            room = self.limit - size
-            if len(piece) > room:
-                view = memoryview(piece)
-                self._pieces.insert(0, view[room:])
-                piece = view[:room]
-            pieces.append(piece)
-            size += len(piece)
-        self.size -= size
-        return pieces, size
 
 
 class _StallWatch:
@@ -373,53 +351,26 @@ class _StallWatch:
         self._since, self._mark = now, received
 
 
+async def _gather(chunks, block: Block, watch: _StallWatch, received: Received) -> bool:
+    """Read a small body into `block`: True once it has all come, False when it is still
+    arriving after FLUSH_SECONDS (checked as pieces arrive, as in `_to_part`)."""
+    since = time.monotonic()
+    async for piece, _ in chunks:
+        received.bytes += len(piece)
+        block.add(piece)
+        now = time.monotonic()
+        watch.check(block.size, now)
+        if now - since >= FLUSH_SECONDS:
+            return False
+    return True
+
+
 def _check_length(size: int, total: int | None) -> None:
     if total is None or size == total:
         return
     if size < total:
         raise IncompleteBodyError(f"body cut short: {size} of {total} bytes")
     raise DownloadError(f"body longer than announced: {size} > {total} bytes")
-
-
-async def _write(file, pieces: list[bytes]) -> None:
-    """Append pieces to the .part file in a worker thread.
-
-    A cancel (Ctrl-C) must not leave this write running in its thread while the next one
-    starts in another: the two could land out of order and corrupt the file. So the write
-    is shielded and, on cancel, allowed to finish before the cancel goes on."""
-    write = asyncio.ensure_future(file.writelines(pieces))
-    try:
-        await asyncio.shield(write)
-    except asyncio.CancelledError:
-        await asyncio.wait({write})
-        if not write.cancelled():
-            write.exception()  # retrieved: the cancel is what the caller hears about
-        raise
-    except OSError as exc:
-        raise from_os_error(exc) from exc
-
-
-def _write_whole(part: str, final: str, body: bytes) -> None:
-    fd = _no_follow(part, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
-    try:
-        view = memoryview(body)
-        while view:
-            view = view[os.write(fd, view) :]
-    finally:
-        os.close(fd)
-    os.replace(part, final)
-
-
-def _no_follow(path, flags: int) -> int:
-    """Open without following a link; a link planted at our `.part` path is removed and
-    replaced by a regular file (checked by the open itself, not by a racy look first)."""
-    try:
-        return os.open(path, flags | os.O_NOFOLLOW, 0o644)
-    except OSError as exc:
-        if exc.errno != errno.ELOOP:
-            raise
-    os.unlink(path)
-    return os.open(path, flags | os.O_NOFOLLOW | os.O_CREAT | os.O_EXCL, 0o644)
 
 
 def _existing_size(part: str) -> int:

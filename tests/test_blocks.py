@@ -5,7 +5,9 @@ import asyncio
 
 import pytest
 
-from downloader.transfer import _Block, _InlineWhileFast, _write
+from downloader.writes import Block as _Block
+from downloader.writes import InlineWhileFast as _InlineWhileFast
+from downloader.writes import write as _write
 
 
 @pytest.mark.parametrize(

@@ -191,3 +191,32 @@ async def test_interrupt_exits_130_keeps_part_and_rerun_resumes(server, batch, s
     for name, size in kept.items():
         assert (name, f"bytes={size}-", server.files[name].etag) in server.range_requests
         assert server.bytes_sent[name] < 1.5 * SIZE, f"{name} was downloaded from zero again"
+
+
+async def test_kill_9_during_a_slow_small_file_keeps_its_part_and_rerun_resumes(server, tmp_path):
+    """A file under one chunk is held in memory only while it comes fast: one still arriving
+    after the flush interval (1 s) is on disk when kill -9 lands, and the rerun resumes."""
+    body = random_bytes(500_000, seed=9)
+    server.add("small.bin", body)
+    server.rate = 200_000  # 2.5 s for the whole body
+    listing = tmp_path / "list.txt"
+    listing.write_text(server.url("small.bin") + "\n")
+    out, part = tmp_path / "out", tmp_path / "out" / "small.bin.part"
+    process = await start_adl(listing, out)
+    for _ in range(1000):
+        if (part.exists() and part.stat().st_size) or process.returncode is not None:
+            break
+        await asyncio.sleep(0.01)
+    with contextlib.suppress(ProcessLookupError):  # finished already: no .part was kept
+        process.kill()
+    await process.communicate()
+
+    kept = part.read_bytes()  # no .part at all when small bodies are held until complete
+    assert 0 < len(kept) < len(body) and kept == body[: len(kept)]
+    server.rate = 0
+    code, output = await run_adl(listing, out)
+    assert code == 0, output
+    assert (out / "small.bin").read_bytes() == body
+    assert ("small.bin", f"bytes={len(kept)}-", server.files["small.bin"].etag) in (
+        server.range_requests
+    )

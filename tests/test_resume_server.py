@@ -83,6 +83,38 @@ async def test_several_cuts_in_one_run_each_resume_where_the_last_stopped(server
     assert server.bytes_sent["big.bin"] < 1.5 * SIZE
 
 
+async def test_received_counts_the_bytes_of_every_attempt(server, tmp_path):
+    """A file cut after N bytes and resumed for the rest received N + (SIZE - N) bytes in
+    this run, not just what its last attempt fetched."""
+    body = random_bytes(SIZE, seed=15)
+    server.add("big.bin", body)
+    server.fail_next("big.bin", Fault("cut", after=MiB))
+    server.rate = 16 * MiB  # pauses between pieces let the client drain them before the cut
+
+    [result] = await fetch([server.url("big.bin")], tmp_path)
+
+    assert result.state is State.DONE, result.error
+    [offset] = [int(h.removeprefix("bytes=").removesuffix("-")) for h in ranged(server, "big.bin")]
+    assert 0 < offset < SIZE
+    assert result.received == offset + (SIZE - offset) == SIZE
+    assert result.bytes == SIZE
+
+
+async def test_a_failed_result_reports_the_bytes_it_received(server, tmp_path):
+    body = random_bytes(SIZE, seed=16)
+    server.add("big.bin", body)
+    server.fail_next("big.bin", Fault("cut", after=MiB), Fault("cut", after=MiB))
+    server.rate = 16 * MiB
+
+    [result] = await fetch([server.url("big.bin")], tmp_path, retries=1)
+
+    assert result.state is State.FAILED
+    kept = (tmp_path / "big.bin.part").stat().st_size
+    assert 0 < kept <= 2 * MiB
+    assert result.bytes == kept
+    assert result.received == kept  # both attempts' bytes, each of them kept on disk
+
+
 # -- resume across runs ------------------------------------------------------------------------
 
 
