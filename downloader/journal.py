@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import NamedTuple
+from typing import NamedTuple, TypedDict, Unpack
 
 from .folderlock import lock_folder
 from .journalfile import open_for_writing
@@ -55,6 +55,18 @@ class Entry(NamedTuple):
     last_modified: str | None = None
     attempts: int = 0
     error: str | None = None
+
+
+class Changes(TypedDict, total=False):
+    """What `update` may change in an Entry (keyword arguments, type-checked)."""
+
+    state: Status
+    size: int
+    total: int | None
+    etag: str | None
+    last_modified: str | None
+    attempts: int
+    error: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,7 +161,7 @@ class SqliteJournal:
         self._write("UPDATE files SET name = ? WHERE url = ?", (free, key))
         return self._remember(entry._replace(name=free))
 
-    def update(self, entry: Entry, **changes: object) -> Entry:
+    def update(self, entry: Entry, **changes: Unpack[Changes]) -> Entry:
         """Record changes; they reach the database with the next batched commit."""
         new = entry._replace(**changes)
         self._dirty[new.url] = new
@@ -285,7 +297,7 @@ class MemoryJournal:
         self._names.discard(entry.name)
         return self._store(self._entries[entry.url]._replace(name=self._free_name(name, taken)))
 
-    def update(self, entry: Entry, **changes: object) -> Entry:
+    def update(self, entry: Entry, **changes: Unpack[Changes]) -> Entry:
         return self._store(self._entries[entry.url]._replace(**changes))
 
     def summary(self) -> Summary:
