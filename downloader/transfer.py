@@ -21,6 +21,7 @@ import aiohttp
 from yarl import URL
 
 from . import resume
+from .aiohttp_fixes import body_parse_errors_raised
 from .errors import (
     DownloadError,
     HTTPStatusError,
@@ -134,7 +135,7 @@ class Transfer:
             )
             location = response.headers.get("Location")
             if response.status not in REDIRECT_STATUSES or not location:
-                return response
+                return body_parse_errors_raised(response)
             response.release()
             target = _redirect_target(target, location)
         raise RedirectError(f"more than {self._options.max_redirects} redirects")
