@@ -208,4 +208,12 @@ def _os_reason(exc: aiohttp.ClientConnectorError) -> str:
     if os_error is None:
         return "connection failed"
     # asyncio's own text ("Connect call failed ('127.0.0.1', 1)") says less than errno does.
-    return os.strerror(os_error.errno) if os_error.errno else str(os_error)
+    if os_error.errno:
+        return os.strerror(os_error.errno)
+    # A peer that closes during the TLS handshake gives a ConnectionResetError with no text.
+    return str(os_error) or _words(type(os_error).__name__)
+
+
+def _words(class_name: str) -> str:
+    """ "ConnectionResetError" -> "connection reset" """
+    return re.sub(r"(?<!^)(?=[A-Z])", " ", class_name).lower().removesuffix(" error")

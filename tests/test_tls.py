@@ -171,14 +171,17 @@ async def test_ssl_cert_file_names_the_cas_the_cli_trusts(tmp_path, ca):
     assert (tmp_path / "with" / "file.txt").read_bytes() == BODY
 
 
-def _ssl_error(kind: type[ssl.SSLError], reason: str, text: str) -> ssl.SSLError:
+KEY = ConnectionKey("example.org", 443, True, True, None, None, None)
+
+
+def _ssl_error(kind: type[ssl.SSLError], reason: str, text: str) -> Exception:
     error = kind(1, f"[SSL: {reason}] {text} (_ssl.c:1006)")
     error.reason = reason
-    return error
+    return aiohttp.ClientConnectorSSLError(KEY, error)
 
 
 @pytest.mark.parametrize(
-    ("cause", "kind", "message"),
+    ("raised", "kind", "message"),
     [
         # What OpenSSL 3.2+ says for a plain-HTTP answer (3.0 says WRONG_VERSION_NUMBER)
         (_ssl_error(ssl.SSLError, "RECORD_LAYER_FAILURE", "record layer failure"), TLSError,
@@ -190,11 +193,13 @@ def _ssl_error(kind: type[ssl.SSLError], reason: str, text: str) -> ssl.SSLError
         # A handshake cut short may pass next time: a connect failure, retried
         (_ssl_error(ssl.SSLEOFError, "UNEXPECTED_EOF_WHILE_READING", "EOF occurred"),
          ConnectError, "cannot connect to example.org:443: TLS handshake cut short"),
+        # asyncio's error when the peer closes during the handshake has no errno and no text
+        (aiohttp.ClientConnectorError(KEY, ConnectionResetError()), ConnectError,
+         "cannot connect to example.org:443: connection reset"),
     ],
 )  # fmt: skip
-def test_tls_errors_map_to_what_failed(cause, kind, message):
-    key = ConnectionKey("example.org", 443, True, True, None, None, None)
-    mapped = from_exception(aiohttp.ClientConnectorSSLError(key, cause))
+def test_tls_errors_map_to_what_failed(raised, kind, message):
+    mapped = from_exception(raised)
 
     assert type(mapped) is kind
     assert str(mapped) == message
