@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Iterator
 from contextlib import aclosing, asynccontextmanager
 from pathlib import Path
 
@@ -53,14 +53,13 @@ async def download_all(
     interrupted one started. `session` lets you bring your own aiohttp.ClientSession.
     """
     options = _options_from(locals())
-    results = [
-        r async for r in run_batch(entries_from_urls(urls), dest, options, on_event, session)
-    ]
+    entries = entries_from_urls(_each_url(urls))
+    results = [r async for r in run_batch(entries, dest, options, on_event, session)]
     results.sort(key=lambda r: r.line_no)
     return BatchResult(tuple(results))
 
 
-async def iter_downloads(
+def iter_downloads(
     urls: Iterable[str],
     dest: str | os.PathLike[str] = ".",
     jobs: int = 5,
@@ -83,11 +82,10 @@ async def iter_downloads(
 
     `urls` is consumed lazily: a generator over a file of millions of lines is fine.
     """
+    # A plain function returning the batch's async generator, so that misuse (a str for
+    # `urls`, a bad option) raises here, at the call, not at the first iteration.
     options = _options_from(locals())
-    batch = run_batch(entries_from_urls(urls), dest, options, on_event, session)
-    async with aclosing(batch):  # a caller that stops early stops the transfers now
-        async for result in batch:
-            yield result
+    return run_batch(entries_from_urls(_each_url(urls)), dest, options, on_event, session)
 
 
 async def run_batch(
@@ -100,9 +98,29 @@ async def run_batch(
     sleep: Sleep | None = None,
 ) -> AsyncIterator[Result]:
     """The batch behind both entry points (and the CLI), on already-parsed list entries.
-    `sleep` is a seam for tests: backoff waits go through it."""
-    folder = prepare_dest(dest)
-    emit = on_event or _ignore
+    `sleep` is a seam for tests: backoff waits go through it. An exception raised by
+    `on_event` stops the batch (transfers cancelled, journal flushed) and is raised here."""
+    emit = _carried(on_event) if on_event is not None else _ignore
+    try:
+        batch = _run(entries, prepare_dest(dest), options, emit, session, sleep)
+        async with aclosing(batch):  # a caller that stops early stops the transfers now
+            async for result in batch:
+                yield result
+    except _HandlerError as carrier:
+        error = carrier.error
+    else:
+        return
+    raise error  # outside the except clause: the caller's exception, not chained to ours
+
+
+async def _run(
+    entries: Iterator[ListEntry],
+    folder: Path,
+    options: Options,
+    emit: Callable[[Event], None],
+    session: aiohttp.ClientSession | None,
+    sleep: Sleep | None,
+) -> AsyncGenerator[Result, None]:
     journal = _journal_or_memory(folder, options, emit)
     try:
         async with _session(options, session) as http:
@@ -114,6 +132,43 @@ async def run_batch(
                     yield result
     finally:
         journal.close()
+
+
+class _HandlerError(BaseException):
+    """Carries an exception raised by the caller's `on_event` out of the batch.
+
+    The handler is called from inside transfers, whose `except Exception` turns whatever a
+    request raises into a failed file: the caller's bug would become every file's failure.
+    A BaseException passes those handlers as a cancel does, and ends the batch the same way
+    (other transfers cancelled, partial files kept, journal flushed); `run_batch` then
+    raises the caller's own exception."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__(error)
+        self.error = error
+
+
+def _carried(handler: Callable[[Event], None]) -> Callable[[Event], None]:
+    def emit(event: Event) -> None:
+        try:
+            handler(event)
+        except Exception as exc:
+            raise _HandlerError(exc) from exc
+
+    return emit
+
+
+def _each_url(urls: object) -> Iterator[object]:
+    """An iterator over the caller's URLs. A single URL (a str, say) would be iterated
+    character by character, one failed file each: that is misuse, a TypeError now."""
+    if isinstance(urls, str | bytes | bytearray):
+        kind = type(urls).__name__
+        raise TypeError(f"urls must be an iterable of URLs, not a {kind}: for one URL, pass [url]")
+    try:
+        return iter(urls)  # type: ignore[call-overload]
+    except TypeError:
+        kind = type(urls).__name__
+        raise TypeError(f"urls must be an iterable of URLs, not {kind}") from None
 
 
 def _options_from(arguments: dict[str, object]) -> Options:
