@@ -20,8 +20,7 @@ import aiofiles
 import aiohttp
 from yarl import URL
 
-from . import resume
-from .aiohttp_fixes import body_parse_errors_raised
+from . import aiohttp_fixes, resume
 from .errors import (
     DownloadError,
     HTTPStatusError,
@@ -135,7 +134,7 @@ class Transfer:
             )
             location = response.headers.get("Location")
             if response.status not in REDIRECT_STATUSES or not location:
-                return body_parse_errors_raised(response)
+                return aiohttp_fixes.body_parse_errors_raised(response)
             response.release()
             target = _redirect_target(target, location)
         raise RedirectError(f"more than {self._options.max_redirects} redirects")
