@@ -9,9 +9,17 @@ from __future__ import annotations
 import asyncio
 import os
 import sqlite3
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterable,
+    AsyncIterator,
+    Callable,
+    Iterable,
+    Iterator,
+)
 from contextlib import aclosing, asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 
@@ -54,14 +62,13 @@ async def download_all(
     interrupted one started. `session` lets you bring your own aiohttp.ClientSession.
     """
     options = _options_from(locals())
-    results = [
-        r async for r in run_batch(entries_from_urls(urls), dest, options, on_event, session)
-    ]
+    entries = entries_from_urls(_each_url(urls))
+    results = [r async for r in run_batch(entries, dest, options, on_event, session)]
     results.sort(key=lambda r: r.line_no)
     return BatchResult(tuple(results))
 
 
-async def iter_downloads(
+def iter_downloads(
     urls: Iterable[str],
     dest: str | os.PathLike[str] = ".",
     jobs: int = 5,
@@ -84,11 +91,10 @@ async def iter_downloads(
 
     `urls` is consumed lazily: a generator over a file of millions of lines is fine.
     """
+    # A plain function returning the batch's async generator, so that misuse (a str for
+    # `urls`, a bad option) raises here, at the call, not at the first iteration.
     options = _options_from(locals())
-    batch = run_batch(entries_from_urls(urls), dest, options, on_event, session)
-    async with aclosing(batch):  # a caller that stops early stops the transfers now
-        async for result in batch:
-            yield result
+    return run_batch(entries_from_urls(_each_url(urls)), dest, options, on_event, session)
 
 
 async def run_batch(
@@ -99,19 +105,39 @@ async def run_batch(
     session: aiohttp.ClientSession | None = None,
     *,
     sleep: Sleep | None = None,
-) -> AsyncIterator[Result]:
+) -> AsyncGenerator[Result, None]:
     """The batch behind both entry points (and the CLI), on already-parsed list entries.
-    `sleep` is a seam for tests: backoff waits go through it."""
-    folder = prepare_dest(dest)
-    emit = on_event or _ignore
+    `sleep` is a seam for tests: backoff waits go through it. An exception raised by
+    `on_event` stops the batch (transfers cancelled, journal flushed) and is raised here."""
+    emit = _carried(on_event) if on_event is not None else _ignore
+    try:
+        batch = _run(entries, prepare_dest(dest), options, emit, session, sleep)
+        async with aclosing(batch):  # a caller that stops early stops the transfers now
+            async for result in batch:
+                yield result
+    except _HandlerError as carrier:
+        error = carrier.error
+    else:
+        return
+    raise error  # outside the except clause: the caller's exception, not chained to ours
+
+
+async def _run(
+    entries: Iterable[ListEntry] | AsyncIterable[ListEntry],
+    folder: Path,
+    options: Options,
+    emit: Callable[[Event], None],
+    session: aiohttp.ClientSession | None,
+    sleep: Sleep | None,
+) -> AsyncGenerator[Result, None]:
     journal = _journal_or_memory(folder, options, emit)
     committer = asyncio.create_task(_commit_on_a_timer(journal))
     try:
         async with _session(options, session) as http:
             transfer = Transfer(http, folder, options, journal, emit)
-            extra = {"sleep": sleep} if sleep is not None else {}
             items = _aiter(entries)
-            results = Engine(transfer, journal, options, emit, **extra).run(items)
+            engine = Engine(transfer, journal, options, emit, sleep=sleep or asyncio.sleep)
+            results = engine.run(items)
             # Both generators closed here and now, in this order: left to the garbage
             # collector, a list reader would be closed later, in a task of its own.
             async with aclosing(items), aclosing(results):
@@ -133,9 +159,47 @@ async def _commit_on_a_timer(journal: Journal) -> None:
         journal.flush_pending()
 
 
-def _options_from(arguments: dict[str, object]) -> Options:
+class _HandlerError(BaseException):
+    """Carries an exception raised by the caller's `on_event` out of the batch.
+
+    The handler is called from inside transfers, whose `except Exception` turns whatever a
+    request raises into a failed file: the caller's bug would become every file's failure.
+    A BaseException passes those handlers as a cancel does, and ends the batch the same way
+    (other transfers cancelled, partial files kept, journal flushed); `run_batch` then
+    raises the caller's own exception."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__(error)
+        self.error = error
+
+
+def _carried(handler: Callable[[Event], None]) -> Callable[[Event], None]:
+    def emit(event: Event) -> None:
+        try:
+            handler(event)
+        except Exception as exc:
+            raise _HandlerError(exc) from exc
+
+    return emit
+
+
+def _each_url(urls: object) -> Iterator[object]:
+    """An iterator over the caller's URLs. A single URL (a str, say) would be iterated
+    character by character, one failed file each: that is misuse, a TypeError now."""
+    if isinstance(urls, str | bytes | bytearray):
+        kind = type(urls).__name__
+        raise TypeError(f"urls must be an iterable of URLs, not a {kind}: for one URL, pass [url]")
+    try:
+        return iter(urls)  # type: ignore[call-overload]
+    except TypeError:
+        kind = type(urls).__name__
+        raise TypeError(f"urls must be an iterable of URLs, not {kind}") from None
+
+
+def _options_from(arguments: dict[str, Any]) -> Options:
     """The Options among an entry point's arguments (its `locals()`). The signatures spell
-    every knob out for readers and editors; this keeps them from also repeating the mapping."""
+    every knob out for readers and editors; this keeps them from also repeating the mapping.
+    (Any: Options checks every value at run time, as a library caller may pass anything.)"""
     names = Options.names()
     return Options(**{name: value for name, value in arguments.items() if name in names})
 
@@ -202,7 +266,7 @@ def _proxy_configured() -> bool:
 
 async def _aiter(
     entries: Iterable[ListEntry] | AsyncIterable[ListEntry],
-) -> AsyncIterator[ListEntry]:
+) -> AsyncGenerator[ListEntry, None]:
     """The engine reads entries asynchronously: a list on a pipe must never block it."""
     if isinstance(entries, AsyncIterable):
         async for entry in entries:

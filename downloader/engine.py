@@ -14,12 +14,12 @@ import asyncio
 import dataclasses
 import os
 import random
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from pathlib import Path
 
-from .errors import DiskError, DownloadError, HTTPStatusError
+from .errors import ConnectError, DiskError, DownloadError, HostDownError, HTTPStatusError
 from .events import Event, FileFinished, FileRetrying, Notice
+from .hosts import Hosts, Sleep, Visit
 from .inputs import ListEntry
 from .journal import Entry, Journal, Status
 from .naming import name_from_url
@@ -28,7 +28,6 @@ from .results import Result, State
 from .retry import retry_delay
 from .transfer import Received, Transfer
 
-Sleep = Callable[[float], Awaitable[None]]
 HOST_BACKOFF_STATUSES = frozenset({429, 503})
 
 
@@ -49,12 +48,11 @@ class Engine:
         self._emit = emit
         self._sleep = sleep
         self._rand = rand
-        self._slots = asyncio.Semaphore(options.jobs)
-        self._hosts = _HostGates(options.per_host)
+        self._hosts = Hosts(options.per_host, asyncio.Semaphore(options.jobs), sleep)
         self._disk_full: str | None = None
         self._in_flight: dict[str, asyncio.Task[Result]] = {}
 
-    async def run(self, entries: AsyncIterator[ListEntry]) -> AsyncIterator[Result]:
+    async def run(self, entries: AsyncIterator[ListEntry]) -> AsyncGenerator[Result, None]:
         running: set[asyncio.Task[Result]] = set()
         window, count = 2 * self._options.jobs, 0
         try:
@@ -155,30 +153,37 @@ class Engine:
         return self._transfer.dest
 
     async def _download(self, item: ListEntry, entry: Entry) -> Result:
-        host = _host_of(item.url)
+        visit = self._hosts.visit(_host_of(item.url))
+        try:
+            return await self._attempts(item, entry, visit)
+        finally:
+            visit.leave()
+
+    async def _attempts(self, item: ListEntry, entry: Entry, visit: Visit) -> Result:
         attempts, received = entry.attempts, Received()  # bytes of every attempt
         for attempt in range(1, self._options.retries + 2):
             try:
-                async with self._turn(host):
+                async with visit:
                     if self._disk_full is not None:  # queued before the disk filled up
                         return self._not_started(item)
                     attempts += 1
                     outcome = await self._transfer.fetch(entry, received)
             except DownloadError as error:
                 entry = (self._journal.get(item.url) or entry)._replace(attempts=attempts)
-                if not self._should_retry(error, attempt):
-                    return self._failed(item, entry, error, attempt, received.bytes)
+                if not self._should_retry(error, visit):
+                    return self._failed(item, entry, error, visit.tried, received.bytes)
                 delay = retry_delay(attempt, error.retry_after, rand=self._rand)
                 if error.status in HOST_BACKOFF_STATUSES:
-                    self._hosts.back_off(host, delay)
+                    self._hosts.back_off(visit.host, delay)
                 self._emit(FileRetrying(item.url, attempt, delay, str(error)))
                 await self._sleep(delay)
                 continue
-            except asyncio.CancelledError:
+            except BaseException:  # cancelled, or the caller's event handler raised
                 self._keep_partial(
                     (self._journal.get(item.url) or entry)._replace(attempts=attempts)
                 )
                 raise
+            visit.answered()
             self._journal.update(
                 outcome.entry,
                 state=Status.DONE,
@@ -199,9 +204,6 @@ class Engine:
             )
         raise AssertionError("unreachable: the last attempt returns")
 
-    def _turn(self, host: str) -> _Turn:
-        return _Turn(self._hosts, self._slots, self._sleep, host)
-
     def _not_started(self, item: ListEntry) -> Result:
         return Result(
             item.url,
@@ -210,16 +212,21 @@ class Engine:
             line_no=item.line_no,
         )
 
-    def _should_retry(self, error: DownloadError, attempt: int) -> bool:
+    def _should_retry(self, error: DownloadError, visit: Visit) -> bool:
         if isinstance(error, DiskError) and error.disk_full and self._disk_full is None:
             self._disk_full = str(error)
             self._emit(Notice(f"{error}: no new files will be started"))
-        return error.retryable and attempt <= self._options.retries
+        retry = error.retryable and visit.tried <= self._options.retries
+        if isinstance(error, ConnectError):
+            reason = _reason(error, visit.tried)
+            if visit.failed_to_connect(reason, final=not retry):
+                self._emit(Notice(f"giving up on {visit.host}, it did not answer: {reason}"))
+        elif not isinstance(error, HostDownError):
+            visit.answered()  # connected: whatever went wrong, the host is there
+        return retry
 
-    def _failed(self, item, entry: Entry, error: DownloadError, attempt: int, received: int):
-        reason = str(error)
-        if error.retryable and attempt > 1:
-            reason = f"{reason} after {attempt} attempts"
+    def _failed(self, item, entry: Entry, error: DownloadError, attempts: int, received: int):
+        reason = _reason(error, attempts)
         size = self._transfer.kept_bytes(entry)
         self._journal.update(entry, state=Status.FAILED, error=reason, size=size)
         status = error.status if isinstance(error, HTTPStatusError) else None
@@ -231,85 +238,13 @@ class Engine:
             error=reason,
             bytes=size,
             received=received,
-            attempts=attempt,
+            attempts=attempts,
             line_no=item.line_no,
         )
 
     def _keep_partial(self, entry: Entry) -> None:
         size = self._transfer.kept_bytes(entry)
         self._journal.update(entry, state=Status.PENDING, size=size)
-
-
-class _Turn:
-    """A per-host slot and a job slot, taken at a moment the host is not paused.
-
-    A 429 or 503 pauses its host; a file that was queued for a slot meanwhile waits out the
-    pause too, without holding a slot while it waits. Each pause is waited out once, which
-    also keeps tests with an instant fake sleep from spinning. (A class rather than an
-    asynccontextmanager: it is entered once per file and per attempt.)"""
-
-    __slots__ = ("_host", "_hosts", "_limit", "_sleep", "_slots")
-
-    def __init__(self, hosts: _HostGates, slots: asyncio.Semaphore, sleep: Sleep, host: str):
-        self._hosts, self._slots, self._sleep, self._host = hosts, slots, sleep, host
-
-    async def __aenter__(self) -> None:
-        waited_for = 0.0
-        while True:
-            if self._paused(waited_for):
-                until = self._hosts.paused_until(self._host)
-                await self._sleep(until - time.monotonic())
-                waited_for = until
-                continue
-            self._limit = self._hosts.limit(self._host)
-            if self._limit is not None:
-                await self._limit.acquire()
-            try:
-                await self._slots.acquire()
-            except BaseException:
-                if self._limit is not None:
-                    self._limit.release()
-                raise
-            if not self._paused(waited_for):
-                return
-            self._give_back()  # paused while we queued: wait again
-
-    async def __aexit__(self, *exc: object) -> None:
-        self._give_back()
-
-    def _give_back(self) -> None:
-        self._slots.release()
-        if self._limit is not None:
-            self._limit.release()
-
-    def _paused(self, waited_for: float) -> bool:
-        until = self._hosts.paused_until(self._host)
-        return until > waited_for and until > time.monotonic()
-
-
-class _HostGates:
-    """Per-host connection caps, and a shared pause after a host says 429 or 503."""
-
-    def __init__(self, per_host: int) -> None:
-        self._per_host = per_host
-        self._limits: dict[str, asyncio.Semaphore] = {}
-        self._paused_until: dict[str, float] = {}
-
-    def limit(self, host: str) -> asyncio.Semaphore | None:
-        """The host's connection cap; None when hosts are not capped."""
-        if not self._per_host:
-            return None
-        limit = self._limits.get(host)
-        if limit is None:
-            limit = self._limits[host] = asyncio.Semaphore(self._per_host)
-        return limit
-
-    def back_off(self, host: str, delay: float) -> None:
-        until = time.monotonic() + delay
-        self._paused_until[host] = max(until, self._paused_until.get(host, 0.0))
-
-    def paused_until(self, host: str) -> float:
-        return self._paused_until.get(host, 0.0)
 
 
 async def _cancel_all(tasks: set[asyncio.Task[Result]]) -> None:
@@ -323,3 +258,9 @@ def _host_of(url: str) -> str:
     """The host[:port] a URL names (lists were checked: scheme://authority/...), cheaper
     than urlsplit per file; credentials are not part of it."""
     return url.split("/", 3)[2].rpartition("@")[2].lower()
+
+
+def _reason(error: DownloadError, attempts: int) -> str:
+    if error.retryable and attempts > 1:
+        return f"{error} after {attempts} attempts"
+    return str(error)

@@ -10,9 +10,12 @@ from __future__ import annotations
 import asyncio
 import errno
 import os
+import re
+import ssl
 from http import HTTPStatus
 
 import aiohttp
+from aiohttp.http_exceptions import HttpProcessingError, TransferEncodingError
 
 from .retry import is_retryable_status
 
@@ -55,8 +58,29 @@ class NetworkError(DownloadError):
     retryable = True
 
 
+class ConnectError(NetworkError):
+    """No connection was made: refused, unreachable, or the connect timed out. Retried, and
+    counted per host: a host that never answers is given up on (see `hosts`)."""
+
+
+class HostDownError(DownloadError):
+    """Not tried (or not tried again): another file of the same host used its whole retry
+    schedule and the host never answered."""
+
+
 class HostNotFoundError(DownloadError):
     """DNS gave no address: a typo does not fix itself, so no retries."""
+
+
+class TLSError(DownloadError):
+    """The TLS handshake failed in a way another try cannot fix: a certificate that does not
+    verify, or a server that does not speak TLS on that port."""
+
+
+class MalformedResponseError(DownloadError):
+    """The server's answer is not valid HTTP/1.1 (two different Content-Lengths, a bad
+    status line, a broken chunk). Not retried: the same server sends the same bytes again,
+    as curl's "weird server reply" is not retried either. No HTTP status: none was sent."""
 
 
 class IncompleteBodyError(NetworkError):
@@ -103,20 +127,24 @@ def from_exception(exc: BaseException) -> DownloadError:
         return exc
     if isinstance(exc, aiohttp.ClientConnectorDNSError):
         return HostNotFoundError(f"cannot resolve host {exc.host}")
+    # Before ClientConnectorError: the TLS errors are its subclasses, and their os_error's
+    # errno is OpenSSL's code (1), which os.strerror would call "Operation not permitted".
+    if isinstance(exc, aiohttp.ClientSSLError):
+        return from_tls_error(exc)
     if isinstance(exc, aiohttp.ClientConnectorError):
-        return NetworkError(f"cannot connect to {exc.host}:{exc.port}: {_os_reason(exc)}")
+        return ConnectError(f"cannot connect to {exc.host}:{exc.port}: {_os_reason(exc)}")
     if isinstance(exc, aiohttp.ServerDisconnectedError):
         return NetworkError("server closed the connection")
     if isinstance(exc, aiohttp.ClientPayloadError):
         return IncompleteBodyError("connection cut mid-body")
     if isinstance(exc, aiohttp.ConnectionTimeoutError):
-        return NetworkError("connect timed out")
+        return ConnectError("connect timed out")
     if isinstance(exc, aiohttp.SocketTimeoutError | asyncio.TimeoutError | TimeoutError):
         return NetworkError("read timed out")
     if isinstance(exc, aiohttp.InvalidURL):
         return DownloadError(f"invalid URL: {exc}")
-    if isinstance(exc, aiohttp.ClientResponseError):
-        return HTTPStatusError(exc.status, exc.message)
+    if isinstance(exc, aiohttp.ClientResponseError | HttpProcessingError):
+        return _from_response_error(exc)
     if isinstance(exc, ConnectionResetError | aiohttp.ClientConnectionResetError):
         return NetworkError("connection reset")
     if isinstance(exc, aiohttp.ClientError):
@@ -126,9 +154,66 @@ def from_exception(exc: BaseException) -> DownloadError:
     return DownloadError(f"{type(exc).__name__}: {exc}")
 
 
+# What OpenSSL says when the first bytes back are not a TLS record, e.g. "HTTP/1.1 400":
+# 3.0 reads "HT" as a version, 3.2+ reports a record layer failure or an absurd length.
+_NOT_TLS = frozenset(
+    {"WRONG_VERSION_NUMBER", "RECORD_LAYER_FAILURE", "PACKET_LENGTH_TOO_LONG", "UNKNOWN_PROTOCOL"}
+)
+NOT_TLS_REASON = "the server did not answer with TLS (plain HTTP on an https port?)"
+# "[SSL: WRONG_VERSION_NUMBER] wrong version number (_ssl.c:1006)" -> "wrong version number"
+_SSL_NOISE = re.compile(r"^\[[A-Z_]+: [A-Z0-9_]+\] | \(_ssl\.c:\d+\)$")
+
+
+def from_tls_error(exc: aiohttp.ClientConnectorError) -> DownloadError:
+    """A failed TLS handshake in OpenSSL's own words, e.g. "certificate verify failed:
+    self-signed certificate". A connection cut during the handshake may pass next time
+    (a busy server): it is a connect failure. Anything else would fail the same way again."""
+    cause = exc.os_error
+    verify = getattr(cause, "verify_message", None)
+    if verify:
+        return TLSError(f"certificate verify failed: {verify.rstrip('.')}")
+    if isinstance(cause, ssl.SSLEOFError | ssl.SSLZeroReturnError | ssl.SSLSyscallError):
+        return ConnectError(f"cannot connect to {exc.host}:{exc.port}: TLS handshake cut short")
+    if getattr(cause, "reason", None) in _NOT_TLS:
+        return TLSError(f"TLS handshake failed: {NOT_TLS_REASON}")
+    text = getattr(cause, "strerror", None) or str(cause or exc)
+    return TLSError(f"TLS handshake failed: {_SSL_NOISE.sub('', text).strip()}")
+
+
+def _from_response_error(exc: aiohttp.ClientResponseError | HttpProcessingError) -> DownloadError:
+    """aiohttp reports a response its parser rejects as ClientResponseError(400), with the
+    parser's multi-line dump as the message, though the server never sent a 400. (We never
+    call raise_for_status, so one with no parser error behind it is unexpected.)"""
+    parser_error = exc if isinstance(exc, HttpProcessingError) else exc.__cause__
+    if not isinstance(parser_error, HttpProcessingError):
+        assert isinstance(exc, aiohttp.ClientResponseError)
+        return HTTPStatusError(exc.status, exc.message)
+    reason = parser_reason(str(exc.message or ""))
+    if isinstance(exc, TransferEncodingError):  # pure-Python parser: the reason is the bytes
+        reason = f"invalid chunked body: {reason}" if reason else "invalid chunked body"
+    return MalformedResponseError(f"malformed response from server: {reason or 'unparsable'}")
+
+
+def parser_reason(message: str) -> str:
+    """aiohttp's parser message on one line, without its dump of the bad bytes:
+    "Bad status line:\n  Invalid status code:\n\n  b'HTTP/1.1 abc OK'\n  ^"
+    -> "Bad status line: Invalid status code"."""
+    head = message.strip().split("\n\n", 1)[0]
+    parts = ("".join(c for c in line if c.isprintable()) for line in head.splitlines())
+    return ": ".join(p for p in (part.strip().rstrip(":").strip() for part in parts) if p)
+
+
 def _os_reason(exc: aiohttp.ClientConnectorError) -> str:
     os_error = exc.os_error
     if os_error is None:
         return "connection failed"
     # asyncio's own text ("Connect call failed ('127.0.0.1', 1)") says less than errno does.
-    return os.strerror(os_error.errno) if os_error.errno else str(os_error)
+    if os_error.errno:
+        return os.strerror(os_error.errno)
+    # A peer that closes during the TLS handshake gives a ConnectionResetError with no text.
+    return str(os_error) or _words(type(os_error).__name__)
+
+
+def _words(class_name: str) -> str:
+    """ "ConnectionResetError" -> "connection reset" """
+    return re.sub(r"(?<!^)(?=[A-Z])", " ", class_name).lower().removesuffix(" error")

@@ -19,7 +19,7 @@ import aiofiles
 import aiohttp
 from yarl import URL
 
-from . import resume, writes
+from . import aiohttp_fixes, resume, writes
 from .errors import (
     DownloadError,
     HTTPStatusError,
@@ -144,7 +144,7 @@ class Transfer:
             )
             location = response.headers.get("Location")
             if response.status not in REDIRECT_STATUSES or not location:
-                return response
+                return aiohttp_fixes.body_parse_errors_raised(response)
             response.release()
             target = _redirect_target(target, location)
         raise RedirectError(f"more than {self._options.max_redirects} redirects")
