@@ -297,7 +297,7 @@ def _unfinished(lists: ListSources, finished: int) -> int:
 
 
 def _renderer(lists: ListSources, *, quiet: bool, debug: bool) -> Renderer:
-    if quiet or debug or not sys.stderr.isatty():
+    if quiet or debug or not sys.stderr.isatty() or lists.reads_a_terminal():
         return LineRenderer(sys.stdout, quiet=quiet, debug=debug, where=lists.where)
     from .progress import TqdmRenderer  # only a terminal pays for importing tqdm
 

@@ -73,11 +73,11 @@ class Engine:
                 while len(running) >= window:
                     done, running = await asyncio.wait(running, return_when="FIRST_COMPLETED")
                     for task in done:
-                        yield self._report(task.result())
+                        yield task.result()
             while running:
                 done, running = await asyncio.wait(running, return_when="FIRST_COMPLETED")
                 for task in done:
-                    yield self._report(task.result())
+                    yield task.result()
         finally:
             await _cancel_all(running)
             self._journal.flush()
@@ -94,7 +94,7 @@ class Engine:
         """A URL listed again while its first copy downloads: one transfer, two Results
         (two transfers would write the same `.part` file)."""
         first = await asyncio.shield(self._in_flight[item.url])
-        return dataclasses.replace(first, line_no=item.line_no)
+        return self._report(dataclasses.replace(first, line_no=item.line_no))
 
     def _report(self, result: Result) -> Result:
         self._emit(FileFinished(result))
@@ -153,9 +153,11 @@ class Engine:
         return self._transfer.dest
 
     async def _download(self, item: ListEntry, entry: Entry) -> Result:
+        """The file's transfer, reported as it ends (not when `run` collects it: that may
+        wait for the next line of a list arriving on a slow pipe)."""
         visit = self._hosts.visit(_host_of(item.url))
         try:
-            return await self._attempts(item, entry, visit)
+            return self._report(await self._attempts(item, entry, visit))
         finally:
             visit.leave()
 

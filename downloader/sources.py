@@ -55,6 +55,11 @@ class ListSources:
         self._labels: list[str] = []
         self.read = 0  # URLs handed out so far
 
+    def reads_a_terminal(self) -> bool:
+        """A list typed at the terminal (`adl get -`): bars drawn there would overwrite it."""
+        stdin = next((f for i, f in self._files.items() if self._args[i] == "-"), None)
+        return stdin is not None and stdin.isatty()
+
     def close(self) -> None:
         for index, file in self._files.items():
             if self._args[index] != "-":

@@ -127,3 +127,51 @@ async def test_a_pipe_hands_over_each_line_as_it_arrives_while_the_writer_stays(
         assert second.url == "http://h/second"
         with pytest.raises(StopAsyncIteration):
             await asyncio.wait_for(anext(entries), timeout=5)
+
+
+async def test_a_file_is_reported_as_it_ends_while_the_list_waits_for_its_next_line(
+    server, tmp_path
+):
+    """A list on a slow pipe: the first file's FileFinished must not wait for line 2."""
+    from downloader.api import run_batch
+    from downloader.events import FileFinished
+    from downloader.options import Options
+
+    server.add("first.txt", b"first")
+    finished: list[str] = []
+    more = asyncio.Event()
+
+    async def slow_list():
+        yield ListEntry(1, server.url("first.txt"), None)
+        await more.wait()  # the producer is quiet
+
+    def on_event(event):
+        if isinstance(event, FileFinished):
+            finished.append(event.result.url)
+
+    batch = run_batch(slow_list(), tmp_path, Options(), on_event)
+    drained = asyncio.ensure_future(_drain(batch))
+    for _ in range(500):
+        if finished:
+            break
+        await asyncio.sleep(0.01)
+    assert finished == [server.url("first.txt")]
+    more.set()
+    await asyncio.wait_for(drained, timeout=10)
+
+
+async def _drain(batch) -> None:
+    async for _ in batch:
+        pass
+
+
+def test_a_list_typed_at_a_terminal_is_known_as_such():
+    """The CLI draws no bars over a list being typed (`adl get -` at a prompt)."""
+    main, secondary = os.openpty()
+    read_end, write_end = os.pipe()
+    with os.fdopen(secondary, "rb") as tty, os.fdopen(read_end, "rb") as pipe:
+        assert ListSources(["-"], tty).reads_a_terminal()
+        assert not ListSources(["-"], pipe).reads_a_terminal()
+        assert not ListSources(["http://h/x"], tty).reads_a_terminal()
+    os.close(main)
+    os.close(write_end)
