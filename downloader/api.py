@@ -16,24 +16,24 @@ from collections.abc import (
     Callable,
     Iterable,
     Iterator,
+    Mapping,
 )
-from contextlib import aclosing, asynccontextmanager
+from contextlib import aclosing
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 
-from ._version import __version__
 from .engine import Engine, Sleep
 from .errors import OptionsError
 from .events import Event, Notice
 from .inputs import ListEntry, entries_from_urls
 from .journal import COMMIT_EVERY_SECONDS, Journal, MemoryJournal, open_journal
 from .options import MiB, OnExists, Options
+from .request import Requester, RequestPolicy
 from .results import BatchResult, Result
+from .session import open_session
 from .transfer import Transfer
-
-USER_AGENT = f"adl/{__version__}"
 
 
 async def download_all(
@@ -52,6 +52,21 @@ async def download_all(
     resume: bool = True,
     stall_speed: int = 1024,
     stall_time: float = 60.0,
+    headers: Mapping[str, str] | Iterable[str] = (),
+    user_agent: str | None = None,
+    referer: str | None = None,
+    user: str | None = None,
+    netrc: bool = True,
+    netrc_file: str | None = None,
+    load_cookies: str | None = None,
+    save_cookies: str | None = None,
+    proxy: str | None = None,
+    no_proxy: str | None = None,
+    ca_certificate: str | None = None,
+    insecure: bool = False,
+    certificate: str | None = None,
+    private_key: str | None = None,
+    location_trusted: bool = False,
     on_event: Callable[[Event], None] | None = None,
     session: aiohttp.ClientSession | None = None,
 ) -> BatchResult:
@@ -60,6 +75,8 @@ async def download_all(
     Failed files are reported in the result (`.ok`, `.failed`), never raised. With
     `resume=True` (the default) a journal in `dest/.adl` lets a second call finish what an
     interrupted one started. `session` lets you bring your own aiohttp.ClientSession.
+    Request options (`headers`, `user`, `proxy`, `ca_certificate`, ...) are the CLI's:
+    credentials and secret headers go only to each URL's own origin (see README).
     """
     options = _options_from(locals())
     entries = entries_from_urls(_each_url(urls))
@@ -84,6 +101,21 @@ def iter_downloads(
     resume: bool = True,
     stall_speed: int = 1024,
     stall_time: float = 60.0,
+    headers: Mapping[str, str] | Iterable[str] = (),
+    user_agent: str | None = None,
+    referer: str | None = None,
+    user: str | None = None,
+    netrc: bool = True,
+    netrc_file: str | None = None,
+    load_cookies: str | None = None,
+    save_cookies: str | None = None,
+    proxy: str | None = None,
+    no_proxy: str | None = None,
+    ca_certificate: str | None = None,
+    insecure: bool = False,
+    certificate: str | None = None,
+    private_key: str | None = None,
+    location_trusted: bool = False,
     on_event: Callable[[Event], None] | None = None,
     session: aiohttp.ClientSession | None = None,
 ) -> AsyncIterator[Result]:
@@ -94,7 +126,9 @@ def iter_downloads(
     # A plain function returning the batch's async generator, so that misuse (a str for
     # `urls`, a bad option) raises here, at the call, not at the first iteration.
     options = _options_from(locals())
-    return run_batch(entries_from_urls(_each_url(urls)), dest, options, on_event, session)
+    entries = entries_from_urls(_each_url(urls))
+    policy = RequestPolicy.from_options(options)
+    return run_batch(entries, dest, options, on_event, session, policy=policy)
 
 
 async def run_batch(
@@ -105,13 +139,17 @@ async def run_batch(
     session: aiohttp.ClientSession | None = None,
     *,
     sleep: Sleep | None = None,
+    policy: RequestPolicy | None = None,
 ) -> AsyncGenerator[Result, None]:
     """The batch behind both entry points (and the CLI), on already-parsed list entries.
-    `sleep` is a seam for tests: backoff waits go through it. An exception raised by
-    `on_event` stops the batch (transfers cancelled, journal flushed) and is raised here."""
+    `sleep` is a seam for tests: backoff waits go through it. `policy`: what requests carry,
+    when the caller has checked it already (else it is made from `options` here). An
+    exception raised by `on_event` stops the batch (transfers cancelled, journal flushed)
+    and is raised here."""
     emit = _carried(on_event) if on_event is not None else _ignore
+    policy = policy or RequestPolicy.from_options(options)
     try:
-        batch = _run(entries, prepare_dest(dest), options, emit, session, sleep)
+        batch = _run(entries, prepare_dest(dest), options, policy, emit, session, sleep)
         async with aclosing(batch):  # a caller that stops early stops the transfers now
             async for result in batch:
                 yield result
@@ -126,6 +164,7 @@ async def _run(
     entries: Iterable[ListEntry] | AsyncIterable[ListEntry],
     folder: Path,
     options: Options,
+    policy: RequestPolicy,
     emit: Callable[[Event], None],
     session: aiohttp.ClientSession | None,
     sleep: Sleep | None,
@@ -133,8 +172,11 @@ async def _run(
     journal = _journal_or_memory(folder, options, emit)
     committer = asyncio.create_task(_commit_on_a_timer(journal))
     try:
-        async with _session(options, session) as http:
-            transfer = Transfer(http, folder, options, journal, emit)
+        async with open_session(options, session) as http:
+            requester = Requester(
+                http, policy, max_redirects=options.max_redirects, read_bufsize=options.chunk_size
+            )
+            transfer = Transfer(requester, folder, options, journal, emit)
             items = _aiter(entries)
             engine = Engine(transfer, journal, options, emit, sleep=sleep or asyncio.sleep)
             results = engine.run(items)
@@ -225,43 +267,6 @@ def _journal_or_memory(folder: Path, options: Options, emit: Callable[[Event], N
         reason = getattr(exc, "strerror", None) or str(exc)
         emit(Notice(f"cannot keep a journal in {folder}: {reason}; this run cannot be resumed"))
         return MemoryJournal()
-
-
-@asynccontextmanager
-async def _session(options: Options, given: aiohttp.ClientSession | None):
-    if given is not None:
-        yield given
-        return
-    connector = aiohttp.TCPConnector(
-        limit=options.jobs, limit_per_host=options.per_host, ttl_dns_cache=300
-    )
-    timeout = aiohttp.ClientTimeout(
-        total=None, sock_connect=options.connect_timeout, sock_read=options.timeout
-    )
-    async with aiohttp.ClientSession(
-        connector=connector,
-        timeout=timeout,
-        cookie_jar=_cookie_jar(),
-        auto_decompress=False,
-        headers={"User-Agent": USER_AGENT, "Accept-Encoding": "identity"},
-        trust_env=_proxy_configured(),
-    ) as session:
-        yield session
-
-
-def _cookie_jar() -> aiohttp.CookieJar:
-    """Cookies live for one run, as with curl and wget (a login URL, then the files).
-    unsafe: aiohttp drops cookies set by IP-address hosts, which curl and wget keep.
-    quote_cookie off: values go back as the server set them (`tok=ab/c==`), where aiohttp
-    would send `tok="ab/c=="` (surrounding double quotes of a value are dropped either way)."""
-    return aiohttp.CookieJar(unsafe=True, quote_cookie=False)
-
-
-def _proxy_configured() -> bool:
-    """Honour http_proxy / https_proxy / all_proxy like curl and wget, but only pay for it
-    when one is set: aiohttp's trust_env costs two thread hops per request."""
-    names = ("http_proxy", "https_proxy", "all_proxy", "ws_proxy", "wss_proxy")
-    return any(os.environ.get(n) or os.environ.get(n.upper()) for n in names)
 
 
 async def _aiter(

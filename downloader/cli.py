@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import getpass
 import json
 import os
 import signal
@@ -20,6 +21,7 @@ from typing import Annotated, NoReturn
 
 import typer
 
+from . import cli_flags as flags
 from ._version import __version__
 from .api import prepare_dest, run_batch
 from .errors import AdlError, OptionsError
@@ -27,7 +29,9 @@ from .events import Event
 from .inputs import ListEntry
 from .journal import read_journal
 from .options import OnExists, Options
+from .redact import for_display
 from .report import LineRenderer, Renderer, Tally, print_line
+from .request import RequestPolicy
 from .sources import ListSources
 from .status import read_status, status_data, status_lines
 
@@ -57,111 +61,44 @@ def _main(
     """adl: asynchronous bulk downloader."""
 
 
-OUTPUT, RETRIES, REQUESTS = "Output", "Retries and timeouts", "Requests"
-
-
-# Help texts are single lines per paragraph: rich keeps a docstring's line breaks, which
-# then break sentences in the middle at any terminal width.
-GET_HELP = (
-    "Download every URL of the lists and arguments into OUTPUT.\n\n"
-    "A list has one URL per line; blank lines and lines starting with # are skipped. "
-    "Rerunning the same command resumes: finished files are not fetched again and partial "
-    "ones continue where they stopped."
-)
-
-
-@app.command(help=GET_HELP, short_help="Download URLs from lists or arguments into a folder.")
+@app.command(help=flags.GET_HELP, short_help="Download URLs from lists or arguments into a folder.")
 def get(
-    sources: Annotated[
-        list[str],
-        typer.Argument(
-            metavar="LIST|URL...",
-            help="Files with one URL per line, - for standard input, or URLs (http/https).",
-            show_default=False,
-        ),
-    ],
-    jobs: Annotated[
-        int, typer.Option("-j", "--jobs", help="Files downloaded at once.", rich_help_panel=OUTPUT)
-    ] = 5,
-    output: Annotated[
-        Path,
-        typer.Option(
-            "-o",
-            "--output",
-            help="Folder for the files, created if missing.",
-            rich_help_panel=OUTPUT,
-        ),
-    ] = Path("."),
-    quiet: Annotated[
-        bool,
-        typer.Option(
-            "-q", "--quiet", help="Print only failures and the summary.", rich_help_panel=OUTPUT
-        ),
-    ] = False,
-    on_exists: Annotated[
-        OnExists,
-        typer.Option(
-            metavar="MODE",
-            help="A file at the destination that adl did not write: skip, overwrite, or "
-            "rename (the download takes a free name).",
-            rich_help_panel=OUTPUT,
-        ),
-    ] = OnExists.SKIP,
-    content_disposition: Annotated[
-        bool,
-        typer.Option(
-            "--content-disposition",
-            help="Name files as the server's Content-Disposition header suggests.",
-            rich_help_panel=OUTPUT,
-        ),
-    ] = False,
-    no_journal: Annotated[
-        bool,
-        typer.Option(
-            "--no-journal",
-            help="Keep no resume state in OUTPUT/.adl (one-shot).",
-            rich_help_panel=OUTPUT,
-        ),
-    ] = False,
-    retries: Annotated[
-        int,
-        typer.Option(
-            help="Retries per file after connection errors, timeouts, cut bodies and "
-            "HTTP 408, 425, 429, 500, 502, 503, 504.",
-            rich_help_panel=RETRIES,
-        ),
-    ] = 5,
-    timeout: Annotated[
-        float,
-        typer.Option(
-            help="Seconds without a byte from the server before retrying.",
-            rich_help_panel=RETRIES,
-        ),
-    ] = 60.0,
-    connect_timeout: Annotated[
-        float,
-        typer.Option(help="Seconds to wait for a connection.", rich_help_panel=RETRIES),
-    ] = 30.0,
-    per_host: Annotated[
-        int,
-        typer.Option(
-            help="Connections per host at most (0: only the -j limit).",
-            rich_help_panel=REQUESTS,
-        ),
-    ] = 0,
-    debug: Annotated[
-        bool,
-        typer.Option(
-            "--debug", help="Show tracebacks for unexpected errors.", rich_help_panel=OUTPUT
-        ),
-    ] = False,
+    sources: flags.Sources,
+    jobs: flags.Jobs = 5,
+    output: flags.Output = Path("."),
+    quiet: flags.Quiet = False,
+    on_exists: flags.OnExistsFlag = OnExists.SKIP,
+    content_disposition: flags.ContentDisposition = False,
+    no_journal: flags.NoJournal = False,
+    debug: flags.Debug = False,
+    retries: flags.Retries = 5,
+    timeout: flags.Timeout = 60.0,
+    connect_timeout: flags.ConnectTimeout = 30.0,
+    per_host: flags.PerHost = 0,
+    headers: flags.Headers = None,
+    user_agent: flags.UserAgent = None,
+    referer: flags.Referer = None,
+    user: flags.User = None,
+    netrc_file: flags.NetrcFile = None,
+    no_netrc: flags.NoNetrc = False,
+    load_cookies: flags.LoadCookies = None,
+    save_cookies: flags.SaveCookies = None,
+    location_trusted: flags.LocationTrusted = False,
+    proxy: flags.Proxy = None,
+    no_proxy: flags.NoProxy = None,
+    ca_certificate: flags.CaCertificate = None,
+    insecure: flags.Insecure = False,
+    certificate: flags.Certificate = None,
+    private_key: flags.PrivateKey = None,
 ) -> None:
+    settings = {name: value for name, value in locals().items() if name in Options.names()}
     try:
         options = Options(
-            jobs=jobs, retries=retries, timeout=timeout, connect_timeout=connect_timeout,
-            on_exists=on_exists, per_host=per_host, content_disposition=content_disposition,
+            **{**settings, "headers": tuple(headers or ()), "user": _with_password(user)},
             resume=not no_journal,
-        )  # fmt: skip
+            netrc=not no_netrc,
+        )
+        policy = RequestPolicy.from_options(options)
         lists = ListSources(sources, sys.stdin.buffer)
     except OptionsError as exc:
         _usage_error(str(exc))
@@ -170,11 +107,23 @@ def get(
     except OptionsError as exc:
         lists.close()
         _usage_error(str(exc))
+    if insecure:
+        print("adl: warning: --insecure: TLS certificates are not verified", file=sys.stderr)
     try:
-        code = _run(lists, folder, options, quiet=quiet, debug=debug)
+        code = _run(lists, folder, options, policy, quiet=quiet, debug=debug)
     finally:
         lists.close()
     raise typer.Exit(code)
+
+
+def _with_password(user: str | None) -> str | None:
+    """-u USER without :PASSWORD: ask for it without echo, as curl does, when a person is
+    at the terminal; otherwise there is nobody to ask, and that is a usage error."""
+    if user is None or ":" in user:
+        return user
+    if not (sys.stdin.isatty() and sys.stderr.isatty()):
+        raise OptionsError(f"-u {user}: give the password as {user}:PASSWORD (no terminal to ask)")
+    return f"{user}:{getpass.getpass(f'Password for {user}: ', stream=sys.stderr)}"
 
 
 @app.command(
@@ -201,7 +150,15 @@ def status(
         journal.close()
 
 
-def _run(lists: ListSources, folder: Path, options: Options, *, quiet: bool, debug: bool) -> int:
+def _run(
+    lists: ListSources,
+    folder: Path,
+    options: Options,
+    policy: RequestPolicy,
+    *,
+    quiet: bool,
+    debug: bool,
+) -> int:
     tally = Tally()
     renderer = _renderer(lists, quiet=quiet, debug=debug)
 
@@ -215,15 +172,15 @@ def _run(lists: ListSources, folder: Path, options: Options, *, quiet: bool, deb
     gc.freeze()
     try:
         with asyncio.Runner(loop_factory=_loop_factory()) as runner:
-            batch = _batch(lists.entries(), folder, options, on_event, renderer)
+            batch = _batch(lists.entries(), folder, options, policy, on_event, renderer)
             interrupted = runner.run(batch)
     except AdlError as exc:
         renderer.close()
         _usage_error(str(exc))
     except Exception:
         renderer.close()
-        if debug:
-            traceback.print_exc()
+        if debug:  # masked: a traceback may quote a URL with its password
+            print(for_display(traceback.format_exc()), file=sys.stderr)
         print("adl: internal error (run with --debug for details)", file=sys.stderr)
         return EXIT_FAILED
     renderer.close()
@@ -247,6 +204,7 @@ async def _batch(
     entries: AsyncIterator[ListEntry],
     folder: Path,
     options: Options,
+    policy: RequestPolicy,
     on_event: Callable[[Event], None],
     renderer: Renderer,
 ) -> bool:
@@ -270,7 +228,7 @@ async def _batch(
         loop.add_signal_handler(sig, on_signal)
     ticker = asyncio.create_task(_tick(renderer))
     try:
-        results = run_batch(entries, folder, options, on_event)
+        results = run_batch(entries, folder, options, on_event, policy=policy)
         async with contextlib.aclosing(results):
             async for _ in results:
                 pass

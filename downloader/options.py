@@ -5,6 +5,7 @@ The CLI flags and the library's keyword arguments share these names and defaults
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields
 from enum import StrEnum
 
@@ -36,9 +37,26 @@ class Options:
     # A transfer slower than stall_speed bytes/s over stall_time seconds is retried.
     stall_speed: int = 1024
     stall_time: float = 60.0
+    # What is sent and to whom (request.py, session.py check and apply these).
+    headers: tuple[str, ...] = ()  # "Name: value", as -H takes them
+    user_agent: str | None = None  # None: adl/VERSION
+    referer: str | None = None
+    user: str | None = None  # "USER:PASSWORD" for Basic auth
+    netrc: bool = True  # credentials from netrc for hosts with none of their own
+    netrc_file: str | None = None  # None: $NETRC, else ~/.netrc
+    load_cookies: str | None = None  # a cookies.txt (Netscape format) to start with
+    save_cookies: str | None = None  # where the cookies go at the end
+    proxy: str | None = None  # None: the *_proxy environment variables
+    no_proxy: str | None = None  # hosts reached directly, as in no_proxy
+    ca_certificate: str | None = None  # PEM bundle trusted instead of the system's
+    insecure: bool = False  # no TLS verification at all
+    certificate: str | None = None  # client certificate (PEM)
+    private_key: str | None = None  # its key, when not in the certificate file
+    location_trusted: bool = False  # send credentials to every host a redirect names
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "on_exists", _on_exists(self.on_exists))
+        object.__setattr__(self, "headers", _headers(self.headers))
         _at_least("jobs", self.jobs, 1)
         _at_least("retries", self.retries, 0)
         _at_least("per_host", self.per_host, 0)
@@ -58,6 +76,19 @@ def _on_exists(value: object) -> OnExists:
         return OnExists(value)
     choices = ", ".join(o.value for o in OnExists)
     raise OptionsError(f"on_exists must be one of {choices}, not {value!r}")
+
+
+def _headers(value: object) -> tuple[str, ...]:
+    """Headers as "Name: value" strings: a mapping or an iterable of such strings (their
+    syntax is checked with the rest of the request policy)."""
+    if isinstance(value, Mapping):
+        return tuple(f"{name}: {text}" for name, text in value.items())
+    if isinstance(value, str | bytes) or not isinstance(value, Iterable):
+        raise OptionsError(f"headers must be a mapping or a list of 'Name: value', not {value!r}")
+    items = tuple(value)
+    if not all(isinstance(item, str) for item in items):
+        raise OptionsError("headers must be strings of the form 'Name: value'")
+    return items
 
 
 def _at_least(name: str, value: object, low: int) -> None:

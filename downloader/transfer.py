@@ -17,9 +17,8 @@ from typing import NamedTuple
 
 import aiofiles
 import aiohttp
-from yarl import URL
 
-from . import aiohttp_fixes, resume, writes
+from . import resume, writes
 from .errors import (
     DownloadError,
     HTTPStatusError,
@@ -33,10 +32,10 @@ from .events import Event, FileProgress, FileStarted
 from .journal import Entry, Journal, Status
 from .naming import PART_SUFFIX, name_from_content_disposition
 from .options import OnExists, Options
+from .request import REDIRECT_STATUSES, Requester
 from .retry import parse_retry_after
 from .writes import Block, InlineWhileFast, open_no_follow, write_whole
 
-REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 FLUSH_SECONDS = 1.0  # longest a received byte waits in memory before it goes to the .part
 
 
@@ -64,18 +63,14 @@ class Transfer:
 
     def __init__(
         self,
-        session: aiohttp.ClientSession,
+        requests: Requester,
         dest: Path,
         options: Options,
         journal: Journal,
         emit: Callable[[Event], None],
     ) -> None:
-        self._session = session
-        # identity + no decompression: the bytes on disk are the bytes served, so sizes,
-        # Range offsets and checksums agree (a .tar.gz stays compressed). Our own session
-        # sends this already; a session the caller brought may not.
-        sent = session.headers.get("Accept-Encoding")
-        self._identity = {} if sent == "identity" else {"Accept-Encoding": "identity"}
+        self._requests = requests
+        self._identity = requests.identity
         self.dest = dest
         self._folder = str(dest)  # paths are joined as strings: pathlib costs per file add up
         self._small_writes = InlineWhileFast()
@@ -122,32 +117,12 @@ class Transfer:
             else:
                 offset = 0  # nothing to resume from, or no validator to resume safely with
         try:
-            async with await self._request(entry.url, headers) as response:
+            async with await self._requests.get(entry.url, headers) as response:
                 return await self._receive(entry, response, offset, known, received)
         except (DownloadError, _RestartFromZero, asyncio.CancelledError):
             raise
         except Exception as exc:  # the one place library errors are mapped
             raise from_exception(exc) from exc
-
-    async def _request(self, url: str, headers: dict[str, str]) -> aiohttp.ClientResponse:
-        """GET, following redirects ourselves: http/https only, bounded, no credentials
-        carried to another host (the URL's user:password is tied to its host)."""
-        target = URL(url)
-        for _ in range(self._options.max_redirects + 1):
-            response = await self._session.get(
-                target,
-                headers=headers or None,
-                allow_redirects=False,
-                auto_decompress=False,
-                # Room to keep receiving one block while the previous one is being written.
-                read_bufsize=self._options.chunk_size,
-            )
-            location = response.headers.get("Location")
-            if response.status not in REDIRECT_STATUSES or not location:
-                return aiohttp_fixes.body_parse_errors_raised(response)
-            response.release()
-            target = _redirect_target(target, location)
-        raise RedirectError(f"more than {self._options.max_redirects} redirects")
 
     async def _receive(
         self, entry: Entry, response: aiohttp.ClientResponse, offset: int, known, received: Received
@@ -405,12 +380,3 @@ def _unlink(path: str) -> None:
         pass
     except OSError as exc:
         raise from_os_error(exc) from exc
-
-
-def _redirect_target(current: URL, location: str) -> URL:
-    target = current.join(URL(location))
-    if target.scheme not in ("http", "https") or not target.host:
-        raise RedirectError(f"redirect to unsupported URL {location!r}")
-    if target.host != current.host or target.port != current.port:
-        target = target.with_user(None)  # never carry credentials to another host
-    return target

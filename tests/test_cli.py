@@ -448,7 +448,7 @@ def test_get_help_covers_every_declared_option():
 
 
 def _help_option_names(text: str) -> set[str]:
-    return set(re.findall(r"(?<![\w-])(--[a-z][a-z-]*|-[a-z])(?![\w-])", text))
+    return set(re.findall(r"(?<![\w-])(--[a-z][a-z-]*|-[A-Za-z])(?![\w-])", text))
 
 
 def test_get_help_at_80_columns_shows_every_option_in_full(runner):

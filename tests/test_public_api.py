@@ -19,7 +19,7 @@ ENTRY_POINTS = [downloader.download_all, downloader.iter_downloads]
 # Library parameters that are not options of a batch's behaviour.
 NOT_OPTIONS = {"urls", "dest", "on_event", "session"}
 # CLI parameters that only the command line has (presentation, or the list argument).
-CLI_ONLY = {"sources", "output", "quiet", "debug", "no_journal"}
+CLI_ONLY = {"sources", "no_netrc", "output", "quiet", "debug", "no_journal"}
 
 
 def option_fields() -> dict[str, dataclasses.Field]:
@@ -118,7 +118,13 @@ def test_cli_defaults_match_the_options_dataclass():
     assert shared == set(params) - CLI_ONLY  # every behaviour flag is an Options field
     assert {"jobs", "retries", "timeout", "connect_timeout", "on_exists", "per_host"} <= shared
     for name in shared:
-        assert params[name].default == fields[name].default, name
+        # A repeatable flag defaults to "none given" (None), its field to an empty tuple.
+        cli_default = params[name].default
+        if cli_default is None and fields[name].default == ():
+            cli_default = ()
+        assert cli_default == fields[name].default, name
+    # --no-netrc is the CLI's spelling of netrc=False.
+    assert params["no_netrc"].default is (not fields["netrc"].default)
     # --no-journal is the CLI's spelling of resume=False.
     assert params["no_journal"].default is (not fields["resume"].default)
 

@@ -1,0 +1,219 @@
+"""What is sent and to whom: the request policy of a batch, and redirects followed by hand.
+
+The rules that keep secrets where they belong (aria2c resends `--header` and `--http-user`
+to every host a redirect names; aria2/aria2#1176 leaked a Bearer token to S3):
+
+- Credentials — from the URL's userinfo, else `--user`, else netrc for the URL's host — and
+  the secret headers given with `-H` (Authorization, Cookie, Proxy-Authorization) go only to
+  the origin (scheme, host, port) of the URL as listed. A redirect to another origin, https
+  to http included (the scheme differs), drops them; the other `-H` headers follow it, as in
+  curl. `--location-trusted` sends them anyway.
+- adl owns Accept-Encoding (identity: the bytes on disk are the bytes served), Range and
+  If-Range (resume); `-H` may not set them.
+
+Everything that reads files or checks values runs once, in `RequestPolicy.from_options`,
+before any download: a bad value is an OptionsError (exit 2), never a failed file.
+"""
+
+from __future__ import annotations
+
+import netrc
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import aiohttp
+from yarl import URL
+
+from . import aiohttp_fixes
+from ._version import __version__
+from .errors import OptionsError, RedirectError
+from .options import Options
+
+USER_AGENT = f"adl/{__version__}"
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+SECRET_HEADERS = frozenset({"authorization", "cookie", "proxy-authorization"})
+_OWNED_HEADERS = {
+    "accept-encoding": "adl asks for identity, so the bytes saved are the bytes served",
+    "range": "adl sets it to resume partial files",
+    "if-range": "adl sets it to resume partial files",
+}
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # RFC 9110 field name
+_BREAKS = re.compile(r"[\r\n\0]")
+
+Header = tuple[str, str]
+
+
+def parse_header(text: str) -> Header:
+    """`Name: value` as given to -H; a malformed one is an OptionsError naming it."""
+    name, colon, value = text.partition(":")
+    if _BREAKS.search(text):
+        raise OptionsError(f"header {name.strip()!r} contains a line break or NUL")
+    if not colon:
+        raise OptionsError(f"header {text!r} has no colon: write it as 'Name: value'")
+    if not _TOKEN.fullmatch(name):
+        raise OptionsError(f"header name {name!r} is not a valid HTTP field name")
+    why = _OWNED_HEADERS.get(name.lower())
+    if why is not None:
+        raise OptionsError(f"header {name!r} cannot be set with -H: {why}")
+    return name, value.strip()
+
+
+def same_origin(a: URL, b: URL) -> bool:
+    """Same scheme, host and port (default ports filled in)."""
+    return a.scheme == b.scheme and a.host == b.host and a.port == b.port
+
+
+def redirect_target(current: URL, location: str) -> URL:
+    """Where a redirect leads: http or https only, never with userinfo of its own (the
+    credentials sent are decided by the policy, for the origin of the URL as listed)."""
+    target = current.join(URL(location))
+    if target.scheme not in ("http", "https") or not target.host:
+        raise RedirectError(f"redirect to unsupported URL {location!r}")
+    return target.with_user(None) if target.user is not None else target
+
+
+@dataclass(frozen=True, slots=True)
+class RequestPolicy:
+    """What a batch sends besides the URL, decided once."""
+
+    everywhere: tuple[Header, ...] = ()  # -H (not secret), -U, --referer: follow redirects
+    origin_only: tuple[Header, ...] = ()  # secret -H headers: the listed URL's origin only
+    user: str | None = None  # --user, as an Authorization value
+    netrc: netrc.netrc | None = None
+    location_trusted: bool = False
+
+    @classmethod
+    def from_options(cls, options: Options) -> RequestPolicy:
+        headers = [parse_header(text) for text in options.headers]
+        if options.user_agent is not None:
+            headers.insert(0, ("User-Agent", _single_line("user agent", options.user_agent)))
+        if options.referer is not None:
+            headers.insert(0, ("Referer", _single_line("referer", options.referer)))
+        return cls(
+            everywhere=tuple(h for h in headers if h[0].lower() not in SECRET_HEADERS),
+            origin_only=tuple(h for h in headers if h[0].lower() in SECRET_HEADERS),
+            user=_basic_auth(options.user),
+            netrc=_load_netrc(options) if options.netrc else None,
+            location_trusted=options.location_trusted,
+        )
+
+    @property
+    def plain(self) -> bool:
+        """Nothing to add to any request (the common case costs nothing per request)."""
+        return not (self.everywhere or self.origin_only or self.user or self.netrc)
+
+    def credentials(self, listed: URL) -> str | None:
+        """The Authorization value (Basic) for the URL as listed: from its userinfo, else
+        --user, else netrc for its host."""
+        if listed.user is not None:
+            return aiohttp.encode_basic_auth(listed.user, listed.password or "")
+        if self.user is not None:
+            return self.user
+        if self.netrc is not None and listed.host:
+            found = self.netrc.authenticators(listed.host)
+            if found is not None:
+                login, _account, password = found
+                return aiohttp.encode_basic_auth(login, password or "")
+        return None
+
+    def headers(
+        self, base: Mapping[str, str], *, trusted: bool, auth: str | None
+    ) -> Mapping[str, str] | None:
+        """The headers of one request: `base` (the transfer's own) plus the policy's; with
+        `trusted` (the listed URL's origin, or --location-trusted) the secrets too."""
+        if self.plain and auth is None:
+            return base or None
+        merged = dict(base)
+        merged.update(self.everywhere)
+        if trusted:
+            if auth is not None:
+                merged["Authorization"] = auth
+            merged.update(self.origin_only)  # an explicit -H Authorization wins
+        return merged
+
+
+class Requester:
+    """Sends a batch's GETs under its policy, following redirects by hand (aiohttp's own
+    following would carry every header to every host)."""
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        policy: RequestPolicy,
+        *,
+        max_redirects: int,
+        read_bufsize: int,
+    ) -> None:
+        self._session, self._policy = session, policy
+        self._max_redirects, self._read_bufsize = max_redirects, read_bufsize
+        # identity + no decompression: the bytes on disk are the bytes served, so sizes,
+        # Range offsets and checksums agree (a .tar.gz stays compressed). Our own session
+        # sends this already; a session the caller brought may not.
+        sent = session.headers.get("Accept-Encoding")
+        self.identity: dict[str, str] = (
+            {} if sent == "identity" else {"Accept-Encoding": "identity"}
+        )
+
+    async def get(self, url: str, headers: Mapping[str, str]) -> aiohttp.ClientResponse:
+        listed = URL(url)
+        auth = self._policy.credentials(listed)
+        # Credentials travel in our own Authorization header, hop by hop; aiohttp would
+        # otherwise take the URL's userinfo as auth for every hop itself.
+        target = listed.with_user(None) if listed.user is not None else listed
+        policy = self._policy
+        for _ in range(self._max_redirects + 1):
+            trusted = policy.location_trusted or same_origin(listed, target)
+            response = await self._session.get(
+                target,
+                headers=policy.headers(headers, trusted=trusted, auth=auth),
+                allow_redirects=False,
+                auto_decompress=False,
+                # Room to keep receiving one block while the previous one is being written.
+                read_bufsize=self._read_bufsize,
+            )
+            location = response.headers.get("Location")
+            if response.status not in REDIRECT_STATUSES or not location:
+                return aiohttp_fixes.body_parse_errors_raised(response)
+            response.release()
+            target = redirect_target(target, location)
+        raise RedirectError(f"more than {self._max_redirects} redirects")
+
+
+def _single_line(what: str, value: str) -> str:
+    if _BREAKS.search(value):
+        raise OptionsError(f"{what} contains a line break or NUL")
+    return value
+
+
+def _basic_auth(user: str | None) -> str | None:
+    """--user USER:PASSWORD as an Authorization value (the CLI has asked for a missing
+    password already)."""
+    if user is None:
+        return None
+    login, colon, password = user.partition(":")
+    if not colon:
+        raise OptionsError(f"user {login!r} needs a password: USER:PASSWORD")
+    if _BREAKS.search(user):
+        raise OptionsError("user contains a line break or NUL")
+    return aiohttp.encode_basic_auth(login, password)
+
+
+def _load_netrc(options: Options) -> netrc.netrc | None:
+    """The netrc file: --netrc-file, else $NETRC, else ~/.netrc. A missing default is no
+    netrc; a missing named one, or one that does not parse, is a usage error."""
+    named = options.netrc_file or os.environ.get("NETRC")
+    path = named or os.path.join(os.path.expanduser("~"), ".netrc")
+    try:
+        return netrc.netrc(path)
+    except FileNotFoundError:
+        if named:
+            raise OptionsError(f"netrc file {path!r} does not exist") from None
+        return None
+    except netrc.NetrcParseError as exc:
+        raise OptionsError(
+            f"cannot use netrc file {path!r}: {exc.msg} (line {exc.lineno})"
+        ) from exc
+    except OSError as exc:
+        raise OptionsError(f"cannot read netrc file {path!r}: {exc.strerror}") from exc
