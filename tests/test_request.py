@@ -307,3 +307,24 @@ def _read_until(fd: int, marker: bytes, seconds: float = 20) -> bytes:
         seen += os.read(fd, 1024)
     assert marker in seen, seen
     return seen
+
+
+def test_no_secret_reaches_the_output_even_with_debug(live, runner, tmp_path):  # noqa: F811
+    live.add("ok.bin", b"x")
+    live.redirect("loop.bin", live.url("loop.bin"))  # too many redirects
+    urls = [
+        live.url("ok.bin").replace("http://", "http://ann:url-secret@"),
+        live.url("missing.bin").replace("http://", "http://ann:url-secret@"),
+        live.url("loop.bin"),
+        "http://ann:url-secret@127.0.0.1:1/refused.bin",
+    ]
+    result = runner.invoke(
+        app,
+        ["get", *urls, "-o", str(tmp_path), "--debug", "--retries", "0", "--no-netrc",
+         "-H", "Authorization: Bearer header-secret", "-H", "Cookie: sid=cookie-secret",
+         "-u", "bob:user-secret"],
+    )  # fmt: skip
+    assert result.exit_code == 1, result.output
+    for secret in ("url-secret", "header-secret", "cookie-secret", "user-secret"):
+        assert secret not in result.output
+    assert "ann:***@" in result.output
