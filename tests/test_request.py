@@ -101,6 +101,8 @@ def policy(tmp_path: Path, netrc_text: str | None = None, **options) -> RequestP
     if netrc_text is not None:
         (tmp_path / "netrc").write_text(netrc_text)
         options["netrc_file"] = str(tmp_path / "netrc")
+    else:
+        options.setdefault("netrc", False)  # not the ~/.netrc of whoever runs the tests
     return RequestPolicy.from_options(Options(**options))
 
 
