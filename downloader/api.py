@@ -77,6 +77,8 @@ async def download_all(
     interrupted one started. `session` lets you bring your own aiohttp.ClientSession.
     Request options (`headers`, `user`, `proxy`, `ca_certificate`, ...) are the CLI's:
     credentials and secret headers go only to each URL's own origin (see README).
+    `load_cookies` / `save_cookies` act on the jar of the session in use: with `session`,
+    the file's cookies join the caller's jar (under its rules) and the whole jar is saved.
     """
     options = _options_from(locals())
     entries = entries_from_urls(_each_url(urls))
@@ -172,7 +174,10 @@ async def _run(
     journal = _journal_or_memory(folder, options, emit)
     committer = asyncio.create_task(_commit_on_a_timer(journal))
     try:
-        async with open_session(options, session) as http:
+        async with (
+            open_session(options, session) as http,
+            policy.cookies.kept_in(http.cookie_jar, emit),  # a caller's session: its jar
+        ):
             requester = Requester(
                 http, policy, max_redirects=options.max_redirects, read_bufsize=options.chunk_size
             )

@@ -21,13 +21,14 @@ import netrc
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import aiohttp
 from yarl import URL
 
 from . import aiohttp_fixes
 from ._version import __version__
+from .cookies import CookieFiles
 from .errors import OptionsError, RedirectError
 from .options import Options
 
@@ -82,6 +83,8 @@ class RequestPolicy:
     origin_only: tuple[Header, ...] = ()  # secret -H headers: the listed URL's origin only
     user: str | None = None  # --user, as an Authorization value
     netrc: netrc.netrc | None = None
+    # --load-cookies read and --save-cookies checked; kept_in() applies them to a jar
+    cookies: CookieFiles = field(default_factory=CookieFiles)
     location_trusted: bool = False
 
     @classmethod
@@ -96,6 +99,7 @@ class RequestPolicy:
             origin_only=tuple(h for h in headers if h[0].lower() in SECRET_HEADERS),
             user=_basic_auth(options.user),
             netrc=_load_netrc(options) if options.netrc else None,
+            cookies=CookieFiles.from_options(options.load_cookies, options.save_cookies),
             location_trusted=options.location_trusted,
         )
 
