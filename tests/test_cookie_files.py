@@ -291,12 +291,9 @@ def test_a_save_path_that_cannot_be_written_is_an_options_error(tmp_path, where,
         CookieFiles.from_options(None, str(tmp_path / where))
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into any folder")
-def test_a_save_folder_without_write_permission_is_an_options_error(tmp_path):
-    folder = tmp_path / "locked"
-    folder.mkdir(mode=0o500)
+def test_a_save_folder_without_write_permission_is_an_options_error(read_only_dir):
     with pytest.raises(OptionsError, match="not writable"):
-        CookieFiles.from_options(None, str(folder / "cookies.txt"))
+        CookieFiles.from_options(None, str(read_only_dir / "cookies.txt"))
 
 
 def test_the_saved_file_is_private_whatever_the_umask(tmp_path):

@@ -23,7 +23,7 @@ from downloader.inputs import entries_from_urls
 from downloader.options import Options
 from downloader.results import Result, State
 
-from .conftest import FakeSleep, random_bytes
+from .conftest import FakeSleep, mount_tmpfs, random_bytes
 from .fileserver import Fault
 
 KiB = 1024
@@ -407,39 +407,13 @@ async def test_relative_redirect_on_the_same_host_keeps_working_with_credentials
 # -- local disk --------------------------------------------------------------------------------
 
 
-def _mount_tmpfs(path: Path, options: str) -> None:
-    if os.geteuid() != 0:
-        pytest.skip("mounting a small tmpfs needs root")
-    path.mkdir(exist_ok=True)
-    done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(path)], capture_output=True
-    )
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs: {done.stderr.decode().strip()}")
-
-
 @pytest.fixture
 def small_disk(tmp_path):
     """A 2 MiB file system at tmp_path/disk."""
     disk = tmp_path / "disk"
-    _mount_tmpfs(disk, "size=2m")
+    mount_tmpfs(disk, "size=2m")
     yield disk
     subprocess.run(["umount", "-l", str(disk)], check=False)
-
-
-@pytest.fixture
-def read_only_dir(tmp_path):
-    """A folder nobody (not even root) can write into."""
-    folder = tmp_path / "ro"
-    if os.geteuid() != 0:
-        folder.mkdir()
-        folder.chmod(0o555)
-        yield folder
-        folder.chmod(0o755)
-        return
-    _mount_tmpfs(folder, "ro,size=1m")
-    yield folder
-    subprocess.run(["umount", "-l", str(folder)], check=False)
 
 
 DISK_FULL_FILES = {"a.bin": 300 * KiB, "b.bin": 300 * KiB, "c.bin": 800 * KiB, "d.bin": 10 * KiB}
