@@ -20,6 +20,7 @@ from __future__ import annotations
 import netrc
 import os
 import re
+import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -30,6 +31,8 @@ from . import aiohttp_fixes
 from ._version import __version__
 from .errors import OptionsError, RedirectError
 from .options import Options
+from .proxy import NO_PROXIES, Proxies, proxies_from
+from .tls import tls_context
 
 USER_AGENT = f"adl/{__version__}"
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
@@ -83,6 +86,8 @@ class RequestPolicy:
     user: str | None = None  # --user, as an Authorization value
     netrc: netrc.netrc | None = None
     location_trusted: bool = False
+    tls: ssl.SSLContext | None = None  # tls.py: None for aiohttp's default
+    proxies: Proxies = NO_PROXIES  # proxy.py: the route of each request and redirect hop
 
     @classmethod
     def from_options(cls, options: Options) -> RequestPolicy:
@@ -97,6 +102,8 @@ class RequestPolicy:
             user=_basic_auth(options.user),
             netrc=_load_netrc(options) if options.netrc else None,
             location_trusted=options.location_trusted,
+            tls=tls_context(options),
+            proxies=proxies_from(options.proxy, options.no_proxy),
         )
 
     @property
@@ -148,6 +155,7 @@ class Requester:
     ) -> None:
         self._session, self._policy = session, policy
         self._max_redirects, self._read_bufsize = max_redirects, read_bufsize
+        self._ssl: ssl.SSLContext | bool = True if policy.tls is None else policy.tls
         # identity + no decompression: the bytes on disk are the bytes served, so sizes,
         # Range offsets and checksums agree (a .tar.gz stays compressed). Our own session
         # sends this already; a session the caller brought may not.
@@ -165,13 +173,20 @@ class Requester:
         policy = self._policy
         for _ in range(self._max_redirects + 1):
             trusted = policy.location_trusted or same_origin(listed, target)
+            sent = policy.headers(headers, trusted=trusted, auth=auth)
+            route = policy.proxies.route(target)  # per hop: no_proxy may name the new host
+            if route.request_headers:
+                sent = {**(sent or {}), **route.request_headers}
             response = await self._session.get(
                 target,
-                headers=policy.headers(headers, trusted=trusted, auth=auth),
+                headers=sent,
                 allow_redirects=False,
                 auto_decompress=False,
                 # Room to keep receiving one block while the previous one is being written.
                 read_bufsize=self._read_bufsize,
+                ssl=self._ssl,
+                proxy=route.proxy,
+                proxy_headers=route.connect_headers,
             )
             location = response.headers.get("Location")
             if response.status not in REDIRECT_STATUSES or not location:
