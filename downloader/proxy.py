@@ -174,7 +174,10 @@ def _variable(variables: Mapping[str, str], scheme: str) -> Route:
     """The route the variables give URLs of `scheme`: {scheme}_proxy, else all_proxy."""
     name = scheme if scheme in variables else "all"
     text = variables.get(name)
-    return parse_proxy(text, f"{name}_proxy variable") if text else DIRECT
+    try:
+        return parse_proxy(text, f"{name}_proxy variable") if text else DIRECT
+    except OptionsError as exc:
+        raise OptionsError(f"{exc} (a proxy of '' ignores the variables: --proxy '')") from None
 
 
 def _host_and_port(entry: str) -> tuple[str, int | None]:

@@ -12,7 +12,9 @@ to every host a redirect names; aria2/aria2#1176 leaked a Bearer token to S3):
   If-Range (resume); `-H` may not set them.
 
 Everything that reads files or checks values runs once, in `RequestPolicy.from_options`,
-before any download: a bad value is an OptionsError (exit 2), never a failed file.
+before any download: a bad value is an OptionsError (exit 2), never a failed file. That
+includes the TLS context (tls.py) and the proxy routes (proxy.py), which the Requester gives
+to each request and redirect hop — also through a session the caller brings.
 """
 
 from __future__ import annotations

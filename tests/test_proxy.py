@@ -144,8 +144,12 @@ def test_a_malformed_proxy_url_is_an_options_error(text, message):
 
 
 def test_a_malformed_variable_is_named_and_only_when_it_is_used():
-    with pytest.raises(OptionsError, match=r"^all_proxy variable 'socks5://h:1080': SOCKS"):
+    with pytest.raises(OptionsError) as raised:
         Proxies.from_settings(None, None, {"http": P, "all": "socks5://h:1080"})
+    assert str(raised.value) == (
+        "all_proxy variable 'socks5://h:1080': SOCKS proxies are not supported, only http:// "
+        "and https:// (a proxy of '' ignores the variables: --proxy '')"
+    )
     # http_proxy and https_proxy both set: all_proxy is never used, so never checked.
     Proxies.from_settings(None, None, {"http": P, "https": P, "all": "socks5://h:1080"})
     # --proxy given: the variables are not read at all.
