@@ -168,8 +168,9 @@ Proxy = Annotated[
     _flag(
         "--proxy",
         metavar="URL",
-        help="Proxy for every request (http:// or https://; user:pass@ for its own auth). "
-        "Default: the http_proxy, https_proxy and all_proxy variables.",
+        help="Proxy for every request: http://HOST:PORT or https://HOST:PORT, with user:pass@ "
+        "for its own auth; '' for none. Default: the http_proxy, https_proxy and all_proxy "
+        "variables.",
         panel=TLS,
     ),
 ]
@@ -178,7 +179,8 @@ NoProxy = Annotated[
     _flag(
         "--no-proxy",
         metavar="HOSTS",
-        help="Comma-separated hosts or domains reached without the proxy (as no_proxy).",
+        help="Comma-separated hosts reached without the proxy, as no_proxy: domains (with "
+        "their subdomains), IP addresses, CIDR ranges, HOST:PORT, or * for all.",
         panel=TLS,
     ),
 ]
@@ -192,11 +194,22 @@ CaCertificate = Annotated[
     ),
 ]
 Insecure = Annotated[
-    bool, _flag("-k", "--insecure", help="Do not verify TLS certificates at all.", panel=TLS)
+    bool,
+    _flag(
+        "-k",
+        "--insecure",
+        help="Do not verify TLS certificates at all (wins over --ca-certificate).",
+        panel=TLS,
+    ),
 ]
 Certificate = Annotated[
     str | None,
-    _flag("--certificate", metavar="FILE", help="Client certificate (PEM).", panel=TLS),
+    _flag(
+        "--certificate",
+        metavar="FILE",
+        help="Client certificate (PEM), with its key unless --private-key names another file.",
+        panel=TLS,
+    ),
 ]
 PrivateKey = Annotated[
     str | None,

@@ -77,6 +77,15 @@ class TLSError(DownloadError):
     verify, or a server that does not speak TLS on that port."""
 
 
+class ProxyRefusedError(HTTPStatusError):
+    """The proxy answered CONNECT with an error status (407: its credentials are missing or
+    wrong); retried as the same status from a server would be."""
+
+    def __init__(self, status: int, reason: str | None = None) -> None:
+        super().__init__(status, reason)
+        self.args = (f"proxy refused the tunnel: {self}",)
+
+
 class MalformedResponseError(DownloadError):
     """The server's answer is not valid HTTP/1.1 (two different Content-Lengths, a bad
     status line, a broken chunk). Not retried: the same server sends the same bytes again,
@@ -131,6 +140,14 @@ def from_exception(exc: BaseException) -> DownloadError:
     # errno is OpenSSL's code (1), which os.strerror would call "Operation not permitted".
     if isinstance(exc, aiohttp.ClientSSLError):
         return from_tls_error(exc)
+    if isinstance(exc, aiohttp.ClientProxyConnectionError):
+        return ConnectError(f"cannot connect to proxy {exc.host}:{exc.port}: {_os_reason(exc)}")
+    if isinstance(exc, aiohttp.ClientHttpProxyError):
+        return ProxyRefusedError(exc.status, exc.message)
+    # TLS 1.3 servers check a client certificate after the handshake: their alert comes
+    # with the first read, as an OSError (not retried: the next try sends the same).
+    if isinstance(exc, aiohttp.ClientOSError) and _tls_alert(exc.__cause__):
+        return TLSError(_tls_alert(exc.__cause__))
     if isinstance(exc, aiohttp.ClientConnectorError):
         return ConnectError(f"cannot connect to {exc.host}:{exc.port}: {_os_reason(exc)}")
     if isinstance(exc, aiohttp.ServerDisconnectedError):
@@ -172,12 +189,28 @@ def from_tls_error(exc: aiohttp.ClientConnectorError) -> DownloadError:
     verify = getattr(cause, "verify_message", None)
     if verify:
         return TLSError(f"certificate verify failed: {verify.rstrip('.')}")
+    if getattr(cause, "reason", None) == _CERTIFICATE_REQUIRED:
+        return TLSError(_tls_alert(cause))
     if isinstance(cause, ssl.SSLEOFError | ssl.SSLZeroReturnError | ssl.SSLSyscallError):
         return ConnectError(f"cannot connect to {exc.host}:{exc.port}: TLS handshake cut short")
     if getattr(cause, "reason", None) in _NOT_TLS:
         return TLSError(f"TLS handshake failed: {NOT_TLS_REASON}")
     text = getattr(cause, "strerror", None) or str(cause or exc)
     return TLSError(f"TLS handshake failed: {_SSL_NOISE.sub('', text).strip()}")
+
+
+_CERTIFICATE_REQUIRED = "TLSV13_ALERT_CERTIFICATE_REQUIRED"
+
+
+def _tls_alert(cause: BaseException | None) -> str:
+    """What a TLS alert from the server says ("" when `cause` is none), e.g. "the server
+    rejected the TLS session: tlsv1 alert unknown ca" (it does not trust our certificate)."""
+    reason = getattr(cause, "reason", None)
+    if not isinstance(cause, ssl.SSLError) or not reason or "ALERT" not in reason:
+        return ""
+    if reason == _CERTIFICATE_REQUIRED:
+        return "the server requires a client certificate (--certificate)"
+    return f"the server rejected the TLS session: {reason.lower().replace('_', ' ')}"
 
 
 def _from_response_error(exc: aiohttp.ClientResponseError | HttpProcessingError) -> DownloadError:

@@ -12,7 +12,9 @@ to every host a redirect names; aria2/aria2#1176 leaked a Bearer token to S3):
   If-Range (resume); `-H` may not set them.
 
 Everything that reads files or checks values runs once, in `RequestPolicy.from_options`,
-before any download: a bad value is an OptionsError (exit 2), never a failed file.
+before any download: a bad value is an OptionsError (exit 2), never a failed file. That
+includes the TLS context (tls.py) and the proxy routes (proxy.py), which the Requester gives
+to each request and redirect hop — also through a session the caller brings.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from __future__ import annotations
 import netrc
 import os
 import re
+import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -31,6 +34,8 @@ from ._version import __version__
 from .cookies import CookieFiles
 from .errors import OptionsError, RedirectError
 from .options import Options
+from .proxy import NO_PROXIES, Proxies, proxies_from
+from .tls import tls_context
 
 USER_AGENT = f"adl/{__version__}"
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
@@ -86,6 +91,8 @@ class RequestPolicy:
     # --load-cookies read and --save-cookies checked; kept_in() applies them to a jar
     cookies: CookieFiles = field(default_factory=CookieFiles)
     location_trusted: bool = False
+    tls: ssl.SSLContext | None = None  # tls.py: None for aiohttp's default
+    proxies: Proxies = NO_PROXIES  # proxy.py: the route of each request and redirect hop
 
     @classmethod
     def from_options(cls, options: Options) -> RequestPolicy:
@@ -101,6 +108,8 @@ class RequestPolicy:
             netrc=_load_netrc(options) if options.netrc else None,
             cookies=CookieFiles.from_options(options.load_cookies, options.save_cookies),
             location_trusted=options.location_trusted,
+            tls=tls_context(options),
+            proxies=proxies_from(options.proxy, options.no_proxy),
         )
 
     @property
@@ -152,6 +161,7 @@ class Requester:
     ) -> None:
         self._session, self._policy = session, policy
         self._max_redirects, self._read_bufsize = max_redirects, read_bufsize
+        self._ssl: ssl.SSLContext | bool = True if policy.tls is None else policy.tls
         # identity + no decompression: the bytes on disk are the bytes served, so sizes,
         # Range offsets and checksums agree (a .tar.gz stays compressed). Our own session
         # sends this already; a session the caller brought may not.
@@ -169,13 +179,20 @@ class Requester:
         policy = self._policy
         for _ in range(self._max_redirects + 1):
             trusted = policy.location_trusted or same_origin(listed, target)
+            sent = policy.headers(headers, trusted=trusted, auth=auth)
+            route = policy.proxies.route(target)  # per hop: no_proxy may name the new host
+            if route.request_headers:
+                sent = {**(sent or {}), **route.request_headers}
             response = await self._session.get(
                 target,
-                headers=policy.headers(headers, trusted=trusted, auth=auth),
+                headers=sent,
                 allow_redirects=False,
                 auto_decompress=False,
                 # Room to keep receiving one block while the previous one is being written.
                 read_bufsize=self._read_bufsize,
+                ssl=self._ssl,
+                proxy=route.proxy,
+                proxy_headers=route.connect_headers,
             )
             location = response.headers.get("Location")
             if response.status not in REDIRECT_STATUSES or not location:

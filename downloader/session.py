@@ -1,12 +1,12 @@
 """The aiohttp session of a batch: connection pool, timeouts, default headers, cookie jar.
 
-A session the caller brings is used as it is. TLS settings, proxies and cookie files are
-applied here too (request.py decides what each request carries).
+A session the caller brings is used as it is. Cookie files are applied here; TLS settings
+and proxies are not: the Requester gives them to each request (request.py, tls.py, proxy.py),
+so they hold for a caller's session too.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -35,7 +35,9 @@ async def open_session(
         cookie_jar=_cookie_jar(),
         auto_decompress=False,
         headers={"User-Agent": USER_AGENT, "Accept-Encoding": "identity"},
-        trust_env=_proxy_configured(),
+        # Never: it would read ~/.netrc and add credentials behind request.py's back (and
+        # cost two thread hops per request). proxy.py reads the *_proxy variables instead.
+        trust_env=False,
     ) as session:
         yield session
 
@@ -46,10 +48,3 @@ def _cookie_jar() -> aiohttp.CookieJar:
     quote_cookie off: values go back as the server set them (`tok=ab/c==`), where aiohttp
     would send `tok="ab/c=="` (surrounding double quotes of a value are dropped either way)."""
     return aiohttp.CookieJar(unsafe=True, quote_cookie=False)
-
-
-def _proxy_configured() -> bool:
-    """Honour http_proxy / https_proxy / all_proxy like curl and wget, but only pay for it
-    when one is set: aiohttp's trust_env costs two thread hops per request."""
-    names = ("http_proxy", "https_proxy", "all_proxy", "ws_proxy", "wss_proxy")
-    return any(os.environ.get(n) or os.environ.get(n.upper()) for n in names)
