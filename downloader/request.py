@@ -34,7 +34,7 @@ from ._version import __version__
 from .cookies import CookieFiles
 from .errors import OptionsError, RedirectError
 from .options import Options
-from .proxy import NO_PROXIES, Proxies, proxies_from
+from .proxy import NO_PROXIES, Proxies, Route, proxies_from
 from .tls import tls_context
 
 USER_AGENT = f"adl/{__version__}"
@@ -86,6 +86,7 @@ class RequestPolicy:
 
     everywhere: tuple[Header, ...] = ()  # -H (not secret), -U, --referer: follow redirects
     origin_only: tuple[Header, ...] = ()  # secret -H headers: the listed URL's origin only
+    proxy_authorization: str | None = None  # -H Proxy-Authorization: for the proxy only
     user: str | None = None  # --user, as an Authorization value
     netrc: netrc.netrc | None = None
     # --load-cookies read and --save-cookies checked; kept_in() applies them to a jar
@@ -101,9 +102,12 @@ class RequestPolicy:
             headers.insert(0, ("User-Agent", _single_line("user agent", options.user_agent)))
         if options.referer is not None:
             headers.insert(0, ("Referer", _single_line("referer", options.referer)))
+        proxy_auth = [v for name, v in headers if name.lower() == "proxy-authorization"]
+        headers = [h for h in headers if h[0].lower() != "proxy-authorization"]
         return cls(
             everywhere=tuple(h for h in headers if h[0].lower() not in SECRET_HEADERS),
             origin_only=tuple(h for h in headers if h[0].lower() in SECRET_HEADERS),
+            proxy_authorization=proxy_auth[-1] if proxy_auth else None,
             user=_basic_auth(options.user),
             netrc=_load_netrc(options) if options.netrc else None,
             cookies=CookieFiles.from_options(options.load_cookies, options.save_cookies),
@@ -181,6 +185,8 @@ class Requester:
             trusted = policy.location_trusted or same_origin(listed, target)
             sent = policy.headers(headers, trusted=trusted, auth=auth)
             route = policy.proxies.route(target)  # per hop: no_proxy may name the new host
+            if policy.proxy_authorization is not None:
+                route = _proxy_authorized(route, policy.proxy_authorization, target)
             if route.request_headers:
                 sent = {**(sent or {}), **route.request_headers}
             response = await self._session.get(
@@ -200,6 +206,18 @@ class Requester:
             response.release()
             target = redirect_target(target, location)
         raise RedirectError(f"more than {self._max_redirects} redirects")
+
+
+def _proxy_authorized(route: Route, value: str, target: URL) -> Route:
+    """A -H Proxy-Authorization is for the proxy: on the CONNECT of an https URL, in the
+    request of a plain http one; never sent without a proxy, never into a tunnel (credentials
+    in the proxy URL itself win)."""
+    if route.proxy is None or route.connect_headers or route.request_headers:
+        return route
+    header = {"Proxy-Authorization": value}
+    if target.scheme == "https":
+        return route._replace(connect_headers=header)
+    return route._replace(request_headers=header)
 
 
 def _single_line(what: str, value: str) -> str:

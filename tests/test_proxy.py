@@ -244,6 +244,26 @@ async def test_https_goes_through_a_connect_tunnel(tmp_path, ca, proxy_tls):
     assert not [h for h in origin.headers if "Proxy-Authorization" in h]
 
 
+async def test_a_proxy_authorization_header_goes_to_the_proxy_only(tmp_path, ca, server):
+    """-H "Proxy-Authorization: ..." is for the proxy: on CONNECT for https, in the request
+    for plain http, never inside a tunnel to the origin, and not sent at all without a proxy."""
+    ca_file = write_pem(tmp_path / "ca.pem", ca.cert_pem)
+    plain = server.url(server.add("plain.txt", BODY))
+    header = ["Proxy-Authorization: Basic cHJveHk6cHc="]
+    async with HttpsOrigin(server_context(ca)) as origin, ForwardProxy() as proxy:
+        options = {"proxy": proxy.url(), "ca_certificate": ca_file, "headers": header}
+        results, _ = await fetch([origin.url("a.txt"), plain], tmp_path, **options)
+        direct, _ = await fetch([plain], tmp_path / "direct", headers=header)
+
+    assert [r.state for r in results + direct] == [State.DONE] * 3
+    assert {(s.request_line, s.proxy_authorization) for s in proxy.seen} == {
+        (f"CONNECT 127.0.0.1:{origin.port} HTTP/1.1", "Basic cHJveHk6cHc="),
+        (f"GET {plain} HTTP/1.1", "Basic cHJveHk6cHc="),
+    }
+    assert not [h for h in origin.headers if "Proxy-Authorization" in h]
+    assert not [h for h in origin_headers(server) if "Proxy-Authorization" in h]
+
+
 async def test_https_through_a_proxy_with_a_callers_session(tmp_path, ca):
     """Proxies are chosen per request, so they hold for a session the caller brings."""
     import aiohttp
