@@ -1,8 +1,9 @@
 """The aiohttp session of a batch: connection pool, timeouts, default headers, cookie jar.
 
-A session the caller brings is used as it is. Cookie files are applied here; TLS settings
-and proxies are not: the Requester gives them to each request (request.py, tls.py, proxy.py),
-so they hold for a caller's session too.
+A session the caller brings is used as it is. Cookie files are loaded into and saved from
+the session's jar by cookies.py (around the batch, in api.py); TLS settings and proxies are
+given to each request by the Requester (request.py, tls.py, proxy.py), so they hold for a
+caller's session too.
 """
 
 from __future__ import annotations
