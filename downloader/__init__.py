@@ -20,6 +20,7 @@ from .events import (
     FileStarted,
     Notice,
 )
+from .items import Item
 from .options import OnExists
 from .results import BatchResult, Result, State
 
@@ -32,6 +33,7 @@ __all__ = [
     "FileProgress",
     "FileRetrying",
     "FileStarted",
+    "Item",
     "JournalBusyError",
     "Notice",
     "OnExists",

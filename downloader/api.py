@@ -67,6 +67,8 @@ async def download_all(
     certificate: str | None = None,
     private_key: str | None = None,
     location_trusted: bool = False,
+    checksums: str | None = None,
+    check_integrity: bool = False,
     on_event: Callable[[Event], None] | None = None,
     session: aiohttp.ClientSession | None = None,
 ) -> BatchResult:
@@ -118,6 +120,8 @@ def iter_downloads(
     certificate: str | None = None,
     private_key: str | None = None,
     location_trusted: bool = False,
+    checksums: str | None = None,
+    check_integrity: bool = False,
     on_event: Callable[[Event], None] | None = None,
     session: aiohttp.ClientSession | None = None,
 ) -> AsyncIterator[Result]:

@@ -90,6 +90,9 @@ def get(
     insecure: flags.Insecure = False,
     certificate: flags.Certificate = None,
     private_key: flags.PrivateKey = None,
+    checksums: flags.Checksums = None,
+    check_integrity: flags.CheckIntegrity = False,
+    json_lines: flags.JsonLines = False,
 ) -> None:
     settings = {name: value for name, value in locals().items() if name in Options.names()}
     try:

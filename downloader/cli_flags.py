@@ -16,6 +16,7 @@ from .options import OnExists
 from .retry import RETRYABLE_STATUSES
 
 OUTPUT, RETRIES, REQUESTS, TLS = "Output", "Retries and timeouts", "Requests", "Proxies and TLS"
+LISTS = "Lists and integrity"
 _RETRIED = ", ".join(str(status) for status in sorted(RETRYABLE_STATUSES))
 
 GET_HELP = (
@@ -218,5 +219,35 @@ PrivateKey = Annotated[
         metavar="FILE",
         help="Key of the client certificate, when not in its file (PEM).",
         panel=TLS,
+    ),
+]
+
+# Lists and integrity
+Checksums = Annotated[
+    str | None,
+    _flag(
+        "--checksums",
+        metavar="FILE",
+        help="Check each file against this sha256sum-style file (HEX  NAME, or SHA256 (NAME) "
+        "= HEX; md5 to sha512), NAME relative to OUTPUT.",
+        panel=LISTS,
+    ),
+]
+CheckIntegrity = Annotated[
+    bool,
+    _flag(
+        "--check-integrity",
+        help="On a rerun, hash the finished files whose checksum is known and fetch again "
+        "those that differ.",
+        panel=LISTS,
+    ),
+]
+JsonLines = Annotated[
+    bool,
+    _flag(
+        "--json",
+        help="One JSON object per file on stdout as it finishes (JSON Lines); the rest goes "
+        "to stderr.",
+        panel=OUTPUT,
     ),
 ]

@@ -13,6 +13,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from .items import Item
+
 __all__ = [
     "MAX_URL_LENGTH",
     "ListEntry",
@@ -43,11 +45,13 @@ _MAX_PORT = 65535
 
 @dataclass(frozen=True, slots=True)
 class ListEntry:
-    """One URL from the input, with the reason it is unusable (``None`` when usable)."""
+    """One URL from the input, with the reason it is unusable (``None`` when usable), and
+    the item's own options when it has any (mirrors, name, checksum, headers...)."""
 
     line_no: int
     url: str
     error: str | None
+    item: Item | None = None
 
 
 def check_url(url: str) -> str | None:

@@ -53,6 +53,9 @@ class Options:
     certificate: str | None = None  # client certificate (PEM)
     private_key: str | None = None  # its key, when not in the certificate file
     location_trusted: bool = False  # send credentials to every host a redirect names
+    # Integrity (integrity.py)
+    checksums: str | None = None  # a sha256sum-style file: NAME -> expected digest
+    check_integrity: bool = False  # re-hash finished files with a known checksum on a rerun
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "on_exists", _on_exists(self.on_exists))

@@ -20,7 +20,9 @@ class Result:
     """What happened to one URL.
 
     `bytes` is the size of the file on disk (for a failure: what was kept in `.part`);
-    `received` is how many of those bytes came over the network in this run.
+    `received` is how many of those bytes came over the network in this run. `source` is the
+    URL (the item's or one of its mirrors) that served the file; `checksum` is `algo:hex`
+    when one was known or computed.
     """
 
     url: str
@@ -32,6 +34,8 @@ class Result:
     received: int = 0
     attempts: int = 0
     line_no: int = 0
+    source: str | None = None
+    checksum: str | None = None
 
     @property
     def ok(self) -> bool:

@@ -19,7 +19,7 @@ ENTRY_POINTS = [downloader.download_all, downloader.iter_downloads]
 # Library parameters that are not options of a batch's behaviour.
 NOT_OPTIONS = {"urls", "dest", "on_event", "session"}
 # CLI parameters that only the command line has (presentation, or the list argument).
-CLI_ONLY = {"sources", "no_netrc", "output", "quiet", "debug", "no_journal"}
+CLI_ONLY = {"sources", "no_netrc", "json_lines", "output", "quiet", "debug", "no_journal"}
 
 
 def option_fields() -> dict[str, dataclasses.Field]:
