@@ -17,7 +17,7 @@ from pathlib import Path
 from .folderlock import folder_in_use
 from .journal import JOURNAL_DIR, Entry, SqliteJournal
 from .naming import PART_SUFFIX
-from .redact import mask_text, mask_url
+from .redact import for_display, mask_text, mask_url
 from .report import human_bytes
 
 # The order counts are printed in; `active` (a run is in progress) or `interrupted` follows.
@@ -94,7 +94,7 @@ def status_lines(status: FolderStatus, failed: Iterable[Entry], dest: Path) -> I
             " rerun the same `adl get` to finish them"
         )
     for entry in failed:
-        yield f"FAILED {mask_url(entry.url)}: {mask_text(entry.error or '')}"
+        yield for_display(f"FAILED {entry.url}: {entry.error or ''}")
 
 
 def status_data(status: FolderStatus, failed: Iterable[Entry]) -> dict[str, object]:
