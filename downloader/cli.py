@@ -17,7 +17,7 @@ import sys
 import traceback
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated, NoReturn, TextIO
 
 import typer
 
@@ -28,6 +28,7 @@ from .errors import AdlError, OptionsError
 from .events import Event
 from .inputs import ListEntry
 from .journal import read_journal
+from .jsonlines import JsonLinesWriter
 from .options import OnExists, Options
 from .redact import for_display
 from .report import LineRenderer, Renderer, Tally, print_line
@@ -113,7 +114,7 @@ def get(
     if insecure:
         print("adl: warning: --insecure: TLS certificates are not verified", file=sys.stderr)
     try:
-        code = _run(lists, folder, options, policy, quiet=quiet, debug=debug)
+        code = _run(lists, folder, options, policy, quiet=quiet, debug=debug, json_lines=json_lines)
     finally:
         lists.close()
     raise typer.Exit(code)
@@ -161,12 +162,18 @@ def _run(
     *,
     quiet: bool,
     debug: bool,
+    json_lines: bool,
 ) -> int:
     tally = Tally()
-    renderer = _renderer(lists, quiet=quiet, debug=debug)
+    # --json: stdout carries the records alone (a script reads it with jq); people read stderr.
+    human = sys.stderr if json_lines else sys.stdout
+    renderer = _renderer(lists, human, quiet=quiet, debug=debug)
+    records = JsonLinesWriter(sys.stdout, lists.line_in_list) if json_lines else None
 
     def on_event(event: Event) -> None:
         tally(event)
+        if records is not None:
+            records(event)
         renderer(event)
 
     interrupted = False
@@ -195,9 +202,10 @@ def _run(
         unfinished=_unfinished(lists, tally.finished) if interrupted else 0,
         listed_by=f"adl status -o {folder}" if options.resume else "",
     )
-    # sys.stdout itself is replaced once the reader has left: Python's exit-time flush of the
+    # sys.stdout itself is replaced once its reader has left: Python's exit-time flush of the
     # dead pipe must not print a traceback.
-    sys.stdout = print_line(summary, sys.stdout)
+    shown = print_line(summary, human)
+    sys.stdout = records.stream if records is not None else shown
     if interrupted:
         return EXIT_INTERRUPTED
     return EXIT_FAILED if tally.failed else EXIT_OK
@@ -257,9 +265,10 @@ def _unfinished(lists: ListSources, finished: int) -> int:
     return max((listed if listed is not None else lists.read) - finished, 0)
 
 
-def _renderer(lists: ListSources, *, quiet: bool, debug: bool) -> Renderer:
+def _renderer(lists: ListSources, lines_to: TextIO, *, quiet: bool, debug: bool) -> Renderer:
+    """Bars on stderr when it is a terminal, else plain lines to LINES_TO."""
     if quiet or debug or not sys.stderr.isatty() or lists.reads_a_terminal():
-        return LineRenderer(sys.stdout, quiet=quiet, debug=debug, where=lists.where)
+        return LineRenderer(lines_to, quiet=quiet, debug=debug, where=lists.where)
     from .progress import TqdmRenderer  # only a terminal pays for importing tqdm
 
     return TqdmRenderer(lists.count_urls(), where=lists.where)

@@ -89,6 +89,14 @@ class ListSources:
             return ""
         return f"line {local}" if len(self._args) == 1 else f"{label}, line {local}"
 
+    def line_in_list(self, line_no: int) -> int | None:
+        """A numbered line's number within its own list (`--json`'s `line`); None for a URL
+        given as an argument."""
+        at = bisect.bisect_right(self._starts, line_no) - 1
+        if at < 0 or self._labels[at] == "":
+            return None
+        return line_no - self._starts[at] + 1
+
     async def entries(self) -> AsyncIterator[ListEntry]:
         """Every entry of every source, numbered in one sequence."""
         offset = 0
