@@ -51,9 +51,17 @@ _BOM = "\ufeff"
 _INDENTS = (" ", "\t")
 _URL_START = re.compile(r"https?://", re.IGNORECASE)
 _FIELDS = {"out": "name", "dir": "subdir", "referer": "referer", "user-agent": "user_agent"}
-_FIELDS |= {"http-user": "http_user", "http-passwd": "http_passwd"}
-_CHECKS = {"out": path_problem, "dir": path_problem, "referer": text_problem}
-_CHECKS |= {"user-agent": text_problem, "http-user": text_problem, "http-passwd": text_problem}
+_FIELDS |= {"http-user": "http_user", "http-passwd": "http_passwd", "checksum": "checksum"}
+_CHECKS = {
+    "out": path_problem,
+    "dir": path_problem,
+    "checksum": checksum_problem,
+    "referer": text_problem,
+    "user-agent": text_problem,
+    "http-user": text_problem,
+    "http-passwd": text_problem,
+}
+_SECRET = "http-passwd"  # its value is never quoted in a message
 
 
 class _Pending:
@@ -136,11 +144,13 @@ class ListParser:
             return None
         key, equals, value = (part.strip() for part in text.partition("="))
         if not equals or not key:
-            pending.error = (line_no, f"bad option line {text!r}: expected key=value")
+            shown = _SECRET if text.startswith(_SECRET) else repr(text)
+            pending.error = (line_no, f"bad option line {shown}: expected key=value")
             return None
         problem = self._apply(pending, line_no, key, value)
         if problem is not None:
-            pending.error = (line_no, f"{key}={value}: {problem}")
+            shown = "***" if key == _SECRET else value
+            pending.error = (line_no, f"{key}={shown}: {problem}")
         return None
 
     def _apply(self, pending: _Pending, line_no: int, key: str, value: str) -> str | None:
@@ -149,9 +159,6 @@ class ListParser:
             if value:
                 pending.headers.append(value)
             return header_problem(value) if value else None
-        if key == "checksum":
-            pending.values[key] = value
-            return checksum_problem(value)
         if key in _FIELDS:
             pending.values[key] = value
             return _CHECKS[key](value)
@@ -188,18 +195,18 @@ def _entry(pending: _Pending) -> ListEntry:
     if pending.error is not None:
         line_no, error = pending.error
         return ListEntry(line_no, pending.text, error)
-    if not pending.values and not pending.headers and len(pending.urls) == 1:
+    # An empty value is no value: the URL's own name, the batch's referer, and so on.
+    values = {_FIELDS[key]: value for key, value in pending.values.items() if value}
+    if not values and not pending.headers and len(pending.urls) == 1:
         return ListEntry(pending.line_no, pending.text, None)  # a plain URL: no Item needed
-    values = {_FIELDS[key]: value for key, value in pending.values.items() if key in _FIELDS}
-    values = {field: value for field, value in values.items() if value}  # empty: not given
     user, password = values.pop("http_user", None), values.pop("http_passwd", None)
     if password is not None and user is None:
         return ListEntry(pending.line_no, pending.text, "http-passwd without http-user")
-    checksum = pending.values.get("checksum")
+    checksum = values.pop("checksum", None)
     item = Item(
         url=pending.urls[0],
         mirrors=tuple(pending.urls[1:]),
-        checksum=normal_checksum(checksum) if checksum else None,
+        checksum=None if checksum is None else normal_checksum(checksum),
         headers=tuple(pending.headers),
         user=None if user is None else f"{user}:{password or ''}",
         **values,
