@@ -182,6 +182,8 @@ def counts_as_item(line: bytes) -> bool:
 
 
 def _item_line(line_no: int, text: str) -> _Pending:
+    if "\t" not in text:  # the common case, one URL: no splitting
+        return _Pending(line_no, text, [text], check_url(text))
     urls = [url for url in (part.strip() for part in text.split("\t")) if url]
     for index, url in enumerate(urls):
         reason = check_url(url)
@@ -195,6 +197,8 @@ def _entry(pending: _Pending) -> ListEntry:
     if pending.error is not None:
         line_no, error = pending.error
         return ListEntry(line_no, pending.text, error)
+    if not pending.options and len(pending.urls) == 1:
+        return ListEntry(pending.line_no, pending.text, None)  # the common case, quickly
     # An empty value is no value: the URL's own name, the batch's referer, and so on.
     values = {_FIELDS[key]: value for key, value in pending.values.items() if value}
     if not values and not pending.headers and len(pending.urls) == 1:
