@@ -28,6 +28,7 @@ from .engine import Engine, Sleep
 from .errors import OptionsError
 from .events import Event, Notice
 from .inputs import ListEntry, entries_from_urls
+from .items import Item
 from .journal import COMMIT_EVERY_SECONDS, Journal, MemoryJournal, open_journal
 from .options import MiB, OnExists, Options
 from .request import Requester, RequestPolicy
@@ -37,7 +38,7 @@ from .transfer import Transfer
 
 
 async def download_all(
-    urls: Iterable[str],
+    urls: Iterable[str | Item],
     dest: str | os.PathLike[str] = ".",
     jobs: int = 5,
     *,
@@ -74,6 +75,9 @@ async def download_all(
 ) -> BatchResult:
     """Download every URL into `dest`; return one Result per URL, in input order.
 
+    An item of `urls` is a URL, or an `Item` with mirrors, a name, a subfolder, a checksum
+    or request options of its own (what a line of an aria2c input file says).
+
     Failed files are reported in the result (`.ok`, `.failed`), never raised. With
     `resume=True` (the default) a journal in `dest/.adl` lets a second call finish what an
     interrupted one started. `session` lets you bring your own aiohttp.ClientSession.
@@ -90,7 +94,7 @@ async def download_all(
 
 
 def iter_downloads(
-    urls: Iterable[str],
+    urls: Iterable[str | Item],
     dest: str | os.PathLike[str] = ".",
     jobs: int = 5,
     *,
@@ -187,7 +191,9 @@ async def _run(
             )
             transfer = Transfer(requester, folder, options, journal, emit)
             items = _aiter(entries)
-            engine = Engine(transfer, journal, options, emit, sleep=sleep or asyncio.sleep)
+            engine = Engine(
+                transfer, journal, options, emit, policy=policy, sleep=sleep or asyncio.sleep
+            )
             results = engine.run(items)
             # Both generators closed here and now, in this order: left to the garbage
             # collector, a list reader would be closed later, in a task of its own.

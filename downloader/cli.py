@@ -25,7 +25,7 @@ from . import cli_flags as flags
 from ._version import __version__
 from .api import prepare_dest, run_batch
 from .errors import AdlError, OptionsError
-from .events import Event
+from .events import Event, Notice
 from .inputs import ListEntry
 from .journal import read_journal
 from .jsonlines import JsonLinesWriter
@@ -182,7 +182,8 @@ def _run(
     gc.freeze()
     try:
         with asyncio.Runner(loop_factory=_loop_factory()) as runner:
-            batch = _batch(lists.entries(), folder, options, policy, on_event, renderer)
+            entries = lists.entries(warn=lambda message: on_event(Notice(message)))
+            batch = _batch(entries, folder, options, policy, on_event, renderer)
             interrupted = runner.run(batch)
     except AdlError as exc:
         renderer.close()

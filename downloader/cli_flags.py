@@ -22,6 +22,9 @@ _RETRIED = ", ".join(str(status) for status in sorted(RETRYABLE_STATUSES))
 GET_HELP = (
     "Download every URL of the lists and arguments into OUTPUT.\n\n"
     "A list has one URL per line; blank lines and lines starting with # are skipped. "
+    "aria2c input files work too: URLs separated by a TAB are mirrors of one file, and "
+    "indented key=value lines under a URL (out=, dir=, checksum=, header=, ...) are its "
+    "options.\n\n"
     "Rerunning the same command resumes: finished files are not fetched again and partial "
     "ones continue where they stopped."
 )

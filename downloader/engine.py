@@ -11,19 +11,21 @@ The engine emits events and yields Results; it never prints and knows no rendere
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import os
 import random
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from dataclasses import replace
 from pathlib import Path
 
-from .errors import ConnectError, DiskError, DownloadError, HostDownError, HTTPStatusError
+from .errors import ConnectError, DiskError, DownloadError, HostDownError, with_attempts
 from .events import Event, FileFinished, FileRetrying, Notice
 from .hosts import Hosts, Sleep, Visit
 from .inputs import ListEntry
+from .itempath import item_name
 from .journal import Entry, Journal, Status
-from .naming import name_from_url
+from .mirrors import Source, Tried, host_of
 from .options import OnExists, Options
+from .request import RequestPolicy
 from .results import Result, State
 from .retry import retry_delay
 from .transfer import Received, Transfer
@@ -39,10 +41,12 @@ class Engine:
         options: Options,
         emit: Callable[[Event], None],
         *,
+        policy: RequestPolicy,
         sleep: Sleep = asyncio.sleep,
         rand: Callable[[], float] = random.random,
     ) -> None:
         self._transfer = transfer
+        self._policy = policy  # the batch's; an item's own options derive theirs from it
         self._journal = journal
         self._options = options
         self._emit = emit
@@ -94,7 +98,7 @@ class Engine:
         """A URL listed again while its first copy downloads: one transfer, two Results
         (two transfers would write the same `.part` file)."""
         first = await asyncio.shield(self._in_flight[item.url])
-        return self._report(dataclasses.replace(first, line_no=item.line_no))
+        return self._report(replace(first, line_no=item.line_no))
 
     def _report(self, result: Result) -> Result:
         self._emit(FileFinished(result))
@@ -108,15 +112,11 @@ class Engine:
         if self._disk_full is not None:
             return self._not_started(item)
         try:
-            entry = self._journal.claim(item.url, name_from_url(item.url))
+            entry = self._journal.claim(item.url, item_name(item.url, item.item))
             return self._already_there(item, entry)
         except (OSError, ValueError, DownloadError) as exc:
-            return Result(
-                item.url,
-                State.FAILED,
-                error=getattr(exc, "strerror", None) or str(exc),
-                line_no=item.line_no,
-            )
+            why = getattr(exc, "strerror", None) or str(exc)
+            return Result(item.url, State.FAILED, error=why, line_no=item.line_no)
 
     def _already_there(self, item: ListEntry, entry: Entry) -> Result | Entry:
         """A skip Result when the file is there already; else the entry to download
@@ -153,27 +153,43 @@ class Engine:
         return self._transfer.dest
 
     async def _download(self, item: ListEntry, entry: Entry) -> Result:
-        """The file's transfer, reported as it ends (not when `run` collects it: that may
+        """The file from its URL, then from each mirror while the failure is one another URL
+        may not meet (mirrors.py); reported as it ends (not when `run` collects it: that may
         wait for the next line of a list arriving on a slow pipe)."""
-        visit = self._hosts.visit(_host_of(item.url))
-        try:
-            return self._report(await self._attempts(item, entry, visit))
-        finally:
-            visit.leave()
+        own, received = item.item, Received()
+        tried = Tried((item.url,) if own is None else own.urls)
+        policy, named = self._policy.for_item(own), own is not None and bool(own.name)
+        for url in tried.urls:
+            visit = self._hosts.visit(host_of(url))
+            try:
+                source = Source(url, policy, named)
+                outcome = await self._attempts(item, entry, visit, source, received)
+            finally:
+                visit.leave()
+            if isinstance(outcome, Result):
+                return self._report(tried.counted_in(outcome))
+            error, entry = outcome
+            if not tried.failed(url, error, visit.tried):
+                return self._report(self._failed(item, entry, error, tried, received.bytes))
+            self._emit(FileRetrying(item.url, tried.attempts, 0.0, tried.why_next()))
+        raise AssertionError("unreachable: the last URL's failure returns")
 
-    async def _attempts(self, item: ListEntry, entry: Entry, visit: Visit) -> Result:
-        attempts, received = entry.attempts, Received()  # bytes of every attempt
+    async def _attempts(
+        self, item: ListEntry, entry: Entry, visit: Visit, source: Source, received: Received
+    ) -> Result | tuple[DownloadError, Entry]:
+        """The attempts at one URL: its Result, or the error that ended them."""
+        attempts = entry.attempts  # of every run, for the journal
         for attempt in range(1, self._options.retries + 2):
             try:
                 async with visit:
                     if self._disk_full is not None:  # queued before the disk filled up
                         return self._not_started(item)
                     attempts += 1
-                    outcome = await self._transfer.fetch(entry, received)
+                    outcome = await self._transfer.fetch(entry, received, source)
             except DownloadError as error:
                 entry = (self._journal.get(item.url) or entry)._replace(attempts=attempts)
                 if not self._should_retry(error, visit):
-                    return self._failed(item, entry, error, visit.tried, received.bytes)
+                    return error, entry
                 delay = retry_delay(attempt, error.retry_after, rand=self._rand)
                 if error.status in HOST_BACKOFF_STATUSES:
                     self._hosts.back_off(visit.host, delay)
@@ -203,16 +219,13 @@ class Engine:
                 received=received.bytes,
                 attempts=attempt,
                 line_no=item.line_no,
+                source=source.url,
             )
         raise AssertionError("unreachable: the last attempt returns")
 
     def _not_started(self, item: ListEntry) -> Result:
-        return Result(
-            item.url,
-            State.FAILED,
-            error=f"not started: {self._disk_full}",
-            line_no=item.line_no,
-        )
+        why = f"not started: {self._disk_full}"
+        return Result(item.url, State.FAILED, error=why, line_no=item.line_no)
 
     def _should_retry(self, error: DownloadError, visit: Visit) -> bool:
         if isinstance(error, DiskError) and error.disk_full and self._disk_full is None:
@@ -220,27 +233,25 @@ class Engine:
             self._emit(Notice(f"{error}: no new files will be started"))
         retry = error.retryable and visit.tried <= self._options.retries
         if isinstance(error, ConnectError):
-            reason = _reason(error, visit.tried)
+            reason = with_attempts(error, visit.tried)
             if visit.failed_to_connect(reason, final=not retry):
                 self._emit(Notice(f"giving up on {visit.host}, it did not answer: {reason}"))
         elif not isinstance(error, HostDownError):
             visit.answered()  # connected: whatever went wrong, the host is there
         return retry
 
-    def _failed(self, item, entry: Entry, error: DownloadError, attempts: int, received: int):
-        reason = _reason(error, attempts)
+    def _failed(self, item, entry: Entry, error: DownloadError, tried: Tried, received: int):
+        reason = tried.message()
         size = self._transfer.kept_bytes(entry)
         self._journal.update(entry, state=Status.FAILED, error=reason, size=size)
-        status = error.status if isinstance(error, HTTPStatusError) else None
         return Result(
             item.url,
             State.FAILED,
-            path=None,
-            status=status,
+            status=error.status,  # an HTTP status, or None
             error=reason,
             bytes=size,
             received=received,
-            attempts=attempts,
+            attempts=tried.attempts,
             line_no=item.line_no,
         )
 
@@ -254,15 +265,3 @@ async def _cancel_all(tasks: set[asyncio.Task[Result]]) -> None:
         task.cancel()
     if tasks:
         await asyncio.gather(*tasks, return_exceptions=True)
-
-
-def _host_of(url: str) -> str:
-    """The host[:port] a URL names (lists were checked: scheme://authority/...), cheaper
-    than urlsplit per file; credentials are not part of it."""
-    return url.split("/", 3)[2].rpartition("@")[2].lower()
-
-
-def _reason(error: DownloadError, attempts: int) -> str:
-    if error.retryable and attempts > 1:
-        return f"{error} after {attempts} attempts"
-    return str(error)

@@ -116,6 +116,13 @@ class DiskError(DownloadError):
         self.disk_full = disk_full
 
 
+def with_attempts(error: DownloadError, attempts: int) -> str:
+    """The reason a file failed: a retryable error says how many attempts it took."""
+    if error.retryable and attempts > 1:
+        return f"{error} after {attempts} attempts"
+    return str(error)
+
+
 def _phrase(status: int) -> str:
     try:
         return HTTPStatus(status).phrase

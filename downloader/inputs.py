@@ -13,15 +13,18 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from .errors import OptionsError
+from .itempath import path_problem
 from .items import Item
+from .request import parse_header
 
 __all__ = [
     "MAX_URL_LENGTH",
     "ListEntry",
     "check_url",
+    "checksum_problem",
     "entries_from_urls",
-    "parse_line",
-    "parse_lines",
+    "item_problem",
 ]
 
 # Common server/proxy limit for a request line; a longer "URL" is almost surely a pasted blob.
@@ -31,7 +34,7 @@ _SCHEMES = frozenset({"http", "https"})
 # Unicode whitespace plus C0/DEL/C1 controls. Checked on the raw string because urlsplit
 # silently deletes tabs and newlines (WHATWG behaviour), which would hide a broken line.
 _BAD_CHAR = re.compile(r"[\s\x00-\x1f\x7f-\x9f]")
-_BOM = "\ufeff"
+_BREAKS = re.compile(r"[\r\n\0]")
 # Fast path for the common shape: urlsplit plus its hostname and port properties cost ~10 µs
 # a line, which adds up over a list of millions. A URL matching this (checked after the
 # whitespace test) gets the same verdict from _check_parsed, only sooner; anything unusual
@@ -93,34 +96,92 @@ def _check_parsed(url: str) -> str | None:
     return None
 
 
-def parse_lines(lines: Iterable[str]) -> Iterator[ListEntry]:
-    """Yield an entry per URL line; blank lines and ``#`` comments are skipped.
-
-    ``line_no`` counts every physical line (skipped ones too), so it matches what an
-    editor shows. Works on an open text file without reading it whole.
-    """
-    for line_no, line in enumerate(lines, 1):
-        entry = parse_line(line_no, line, first=line_no == 1)
-        if entry is not None:
-            yield entry
-
-
-def parse_line(line_no: int, line: str, *, first: bool = False) -> ListEntry | None:
-    """The entry of one list line, or ``None`` for a blank line or a ``#`` comment."""
-    # A BOM is not whitespace for str.strip(); editors on Windows add one to line 1 (and
-    # only there: a BOM inside a list is garbage in that line).
-    text = (line.removeprefix(_BOM) if first else line).strip()
-    if not text or text.startswith("#"):
-        return None
-    return ListEntry(line_no, text, check_url(text))
-
-
 def entries_from_urls(urls: Iterable[object]) -> Iterator[ListEntry]:
     """Yield an entry per item of a library caller's iterable of URLs.
 
-    Every item is a URL (``str``, ``yarl.URL`` or anything whose ``str()`` is one): unlike a
-    list file, nothing is skipped, so result *n* always belongs to input item *n*.
+    Every item is an ``Item`` or a URL (``str``, ``yarl.URL`` or anything whose ``str()`` is
+    one): unlike a list file, nothing is skipped, so result *n* always belongs to input item
+    *n*. An ``Item`` with a bad value fails like a bad URL, with the reason.
     """
     for position, item in enumerate(urls, 1):
+        if isinstance(item, Item):
+            yield ListEntry(position, str(item.url), item_problem(item), item)
+            continue
         text = str(item).strip()
         yield ListEntry(position, text, check_url(text))
+
+
+def item_problem(item: Item) -> str | None:
+    """Why an ``Item`` cannot be downloaded as asked, or ``None`` (the checks a list's
+    option lines get, see listformat.py)."""
+    for key in ("mirrors", "headers"):
+        if isinstance(getattr(item, key), str):  # one string would be read letter by letter
+            return f"{key} must be a tuple of strings, not a str"
+    for index, url in enumerate(item.urls):
+        reason = check_url(url) if isinstance(url, str) else "not a str"
+        if reason is not None:
+            return reason if index == 0 else f"mirror {url!r}: {reason}"
+    fields = [("out", item.name, path_problem), ("dir", item.subdir, path_problem)]
+    fields += [("checksum", item.checksum, checksum_problem)]
+    fields += [("header", header, header_problem) for header in item.headers]
+    fields += [("referer", item.referer, text_problem)]
+    fields += [("user-agent", item.user_agent, text_problem), ("user", item.user, user_problem)]
+    for key, value, problem_of in fields:
+        if value is None:
+            continue
+        reason = problem_of(value) if isinstance(value, str) else "not a str"
+        if reason is not None:
+            return f"{key}: {reason}"
+    return None
+
+
+# aria2c's checksum types (MessageDigest.cc), with the length of their hex digests;
+# aria2c's adler32 is not among them.
+DIGEST_HEX_LENGTHS = {
+    "md5": 32,
+    "sha-1": 40,
+    "sha-224": 56,
+    "sha-256": 64,
+    "sha-384": 96,
+    "sha-512": 128,
+}
+_HEX = re.compile(r"[0-9a-fA-F]+")
+
+
+def checksum_problem(text: str) -> str | None:
+    """Why `text` is not a checksum as aria2c writes it, `TYPE=HEX` (`sha-256=9f86...`),
+    or None. Like aria2c, type and digest are read case-insensitively."""
+    kind, equals, digest = (part.strip().lower() for part in text.partition("="))
+    if not equals:
+        return "expected TYPE=HEX, e.g. sha-256=9f86d08..."
+    length = DIGEST_HEX_LENGTHS.get(kind)
+    if length is None:
+        return f"unknown type {kind!r} (known: {', '.join(DIGEST_HEX_LENGTHS)})"
+    if not _HEX.fullmatch(digest) or len(digest) != length:
+        return f"a {kind} digest is {length} hex digits"
+    return None
+
+
+def normal_checksum(text: str) -> str:
+    """A valid checksum as `type=hex`, lower case, without spaces."""
+    kind, _, digest = text.partition("=")
+    return f"{kind.strip().lower()}={digest.strip().lower()}"
+
+
+def header_problem(text: str) -> str | None:
+    try:
+        parse_header(text)
+    except OptionsError as exc:
+        return str(exc)
+    return None
+
+
+def text_problem(text: str) -> str | None:
+    """A header value of its own (Referer, User-Agent): one line."""
+    return "contains a line break or NUL" if _BREAKS.search(text) else None
+
+
+def user_problem(text: str) -> str | None:
+    if ":" not in text:
+        return "expected USER:PASSWORD"
+    return text_problem(text)

@@ -290,18 +290,21 @@ def _skip_whitespace(text: str, position: int) -> int:
 def numbered_name(name: str, n: int) -> str:
     """The n-th alternative to `name` (n >= 1): the counter goes before the extension.
 
-    `report.pdf` → `report.1.pdf`, `a.tar.gz` → `a.1.tar.gz`, `README` → `README.1`. The stem is
-    shortened if needed so the result fits `MAX_NAME_BYTES`; the counter is never cut, so different
-    `n` always give different names.
+    `report.pdf` → `report.1.pdf`, `a.tar.gz` → `a.1.tar.gz`, `README` → `README.1`, and
+    `docs/a.txt` → `docs/a.1.txt`. The stem is shortened if needed so the result fits
+    `MAX_NAME_BYTES`; the counter is never cut, so different `n` always give different names.
     """
     if n < 1:
         raise ValueError(f"collision number must be >= 1, got {n}")
+    # A name below a subfolder (`dir=`, see itempath.py) is numbered in its last component
+    # only: a dot in a folder name is not an extension (`v1.2/README` -> `v1.2/README.1`).
+    folder, slash, name = name.rpartition("/")
     stem, extension = _split_extension(name)
     if extension.lower() == PART_SUFFIX:
         extension += "_"  # keep the result clear of the in-flight suffix
     counter = f".{n}"
     room_for_stem = MAX_NAME_BYTES - _utf8_length(counter) - _utf8_length(extension)
-    return _cut_utf8(stem, room_for_stem) + counter + extension
+    return folder + slash + _cut_utf8(stem, room_for_stem) + counter + extension
 
 
 def candidate_names(name: str) -> Iterator[str]:

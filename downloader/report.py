@@ -48,9 +48,8 @@ def finished_line(result: Result, where: Locate = line_of) -> str:
 
 
 def retry_line(event: FileRetrying) -> str:
-    return for_display(
-        f"retry {event.url} in {event.delay:.1f} s after attempt {event.attempt}: {event.reason}"
-    )
+    wait = f" in {event.delay:.1f} s" if event.delay >= 0.05 else ""  # a mirror: at once
+    return for_display(f"retry {event.url}{wait} after attempt {event.attempt}: {event.reason}")
 
 
 class Renderer(Protocol):

@@ -19,11 +19,12 @@ to each request and redirect hop — also through a session the caller brings.
 
 from __future__ import annotations
 
+import dataclasses
 import netrc
 import os
 import re
 import ssl
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 import aiohttp
@@ -33,6 +34,7 @@ from . import aiohttp_fixes
 from ._version import __version__
 from .cookies import CookieFiles
 from .errors import OptionsError, RedirectError
+from .items import Item
 from .options import Options
 from .proxy import NO_PROXIES, Proxies, Route, proxies_from
 from .tls import tls_context
@@ -95,25 +97,47 @@ class RequestPolicy:
     tls: ssl.SSLContext | None = None  # tls.py: None for aiohttp's default
     proxies: Proxies = NO_PROXIES  # proxy.py: the route of each request and redirect hop
 
+    referer_is_url: bool = False  # an item's referer=*: each request's own URL (aria2c)
+
     @classmethod
     def from_options(cls, options: Options) -> RequestPolicy:
-        headers = [parse_header(text) for text in options.headers]
-        if options.user_agent is not None:
-            headers.insert(0, ("User-Agent", _single_line("user agent", options.user_agent)))
-        if options.referer is not None:
-            headers.insert(0, ("Referer", _single_line("referer", options.referer)))
-        proxy_auth = [v for name, v in headers if name.lower() == "proxy-authorization"]
-        headers = [h for h in headers if h[0].lower() != "proxy-authorization"]
+        everywhere, origin_only, proxy_auth = _sorted_headers(
+            options.headers, options.user_agent, options.referer
+        )
         return cls(
-            everywhere=tuple(h for h in headers if h[0].lower() not in SECRET_HEADERS),
-            origin_only=tuple(h for h in headers if h[0].lower() in SECRET_HEADERS),
-            proxy_authorization=proxy_auth[-1] if proxy_auth else None,
+            everywhere=everywhere,
+            origin_only=origin_only,
+            proxy_authorization=proxy_auth,
             user=_basic_auth(options.user),
             netrc=_load_netrc(options) if options.netrc else None,
             cookies=CookieFiles.from_options(options.load_cookies, options.save_cookies),
             location_trusted=options.location_trusted,
             tls=tls_context(options),
             proxies=proxies_from(options.proxy, options.no_proxy),
+        )
+
+    def for_item(self, item: Item | None) -> RequestPolicy:
+        """This policy with an item's own options (an aria2c list's header=, referer=,
+        user-agent=, http-user=): its headers are added, replacing same-named ones of the
+        batch; its credentials replace --user. Itself for an item without any, so plain
+        items cost nothing. Raises OptionsError for a bad value (listformat.py and
+        inputs.item_problem check them before)."""
+        if item is None or not (item.headers or item.referer or item.user_agent or item.user):
+            return self
+        referer = None if item.referer == "*" else item.referer
+        everywhere, origin_only, proxy_auth = _sorted_headers(
+            item.headers, item.user_agent, referer
+        )
+        names = {name.lower() for name, _ in everywhere + origin_only}
+        if item.referer == "*":
+            names.add("referer")
+        return dataclasses.replace(
+            self,
+            everywhere=_without(self.everywhere, names) + everywhere,
+            origin_only=_without(self.origin_only, names) + origin_only,
+            proxy_authorization=proxy_auth or self.proxy_authorization,
+            user=_basic_auth(item.user) if item.user is not None else self.user,
+            referer_is_url=item.referer == "*" or (self.referer_is_url and referer is None),
         )
 
     @property
@@ -174,13 +198,18 @@ class Requester:
             {} if sent == "identity" else {"Accept-Encoding": "identity"}
         )
 
-    async def get(self, url: str, headers: Mapping[str, str]) -> aiohttp.ClientResponse:
+    async def get(
+        self, url: str, headers: Mapping[str, str], policy: RequestPolicy | None = None
+    ) -> aiohttp.ClientResponse:
+        """GET `url` with the batch's policy, or `policy` (an item's, `for_item`)."""
+        policy = policy or self._policy
         listed = URL(url)
-        auth = self._policy.credentials(listed)
+        auth = policy.credentials(listed)
         # Credentials travel in our own Authorization header, hop by hop; aiohttp would
         # otherwise take the URL's userinfo as auth for every hop itself.
         target = listed.with_user(None) if listed.user is not None else listed
-        policy = self._policy
+        if policy.referer_is_url:
+            headers = {**headers, "Referer": str(target.with_fragment(None))}
         for _ in range(self._max_redirects + 1):
             trusted = policy.location_trusted or same_origin(listed, target)
             sent = policy.headers(headers, trusted=trusted, auth=auth)
@@ -218,6 +247,29 @@ def _proxy_authorized(route: Route, value: str, target: URL) -> Route:
     if target.scheme == "https":
         return route._replace(connect_headers=header)
     return route._replace(request_headers=header)
+
+
+def _sorted_headers(
+    texts: Iterable[str], user_agent: str | None, referer: str | None
+) -> tuple[tuple[Header, ...], tuple[Header, ...], str | None]:
+    """-H style headers with a User-Agent and a Referer, sorted by where they may go: to
+    every host, to the listed URL's origin only, and the Proxy-Authorization for the proxy."""
+    headers = [parse_header(text) for text in texts]
+    if user_agent is not None:
+        headers.insert(0, ("User-Agent", _single_line("user agent", user_agent)))
+    if referer is not None:
+        headers.insert(0, ("Referer", _single_line("referer", referer)))
+    proxy_auth = [v for name, v in headers if name.lower() == "proxy-authorization"]
+    headers = [h for h in headers if h[0].lower() != "proxy-authorization"]
+    return (
+        tuple(h for h in headers if h[0].lower() not in SECRET_HEADERS),
+        tuple(h for h in headers if h[0].lower() in SECRET_HEADERS),
+        proxy_auth[-1] if proxy_auth else None,
+    )
+
+
+def _without(headers: tuple[Header, ...], names: set[str]) -> tuple[Header, ...]:
+    return tuple(h for h in headers if h[0].lower() not in names)
 
 
 def _single_line(what: str, value: str) -> str:

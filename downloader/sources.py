@@ -9,6 +9,12 @@ daemon thread blocked in read() never keeps the process from exiting.
 
 Lines of all sources are numbered in one sequence (what `Result.line_no` orders by);
 `ListSources.where` turns such a number back into "line 7" or "b.txt, line 7" for messages.
+
+Lists are in aria2c's format (listformat.py): an item is complete only when the next item
+line comes, since option lines may follow it. On a stream the next item may come much later,
+so an item is also complete once the stream pauses: no more lines within SETTLE_SECONDS.
+`producer | adl get -` starts each URL that soon after it arrives; its option lines must
+come with it (a program writing them right after it is fine; typing them by hand is not).
 """
 
 from __future__ import annotations
@@ -20,14 +26,16 @@ import os
 import queue
 import stat
 import threading
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import BinaryIO
 
 from .errors import OptionsError
-from .inputs import ListEntry, check_url, parse_line
+from .inputs import ListEntry, check_url
+from .listformat import ListParser, counts_as_item
 
 READ_SIZE = 64 * 1024
 QUEUED_BATCHES = 16  # batches of lines read ahead of the engine, at most
+SETTLE_SECONDS = 0.1  # a stream quiet this long after a line has sent its item whole
 
 
 def is_url_argument(arg: str) -> bool:
@@ -97,8 +105,14 @@ class ListSources:
             return None
         return line_no - self._starts[at] + 1
 
-    async def entries(self) -> AsyncIterator[ListEntry]:
-        """Every entry of every source, numbered in one sequence."""
+    async def entries(self, warn: Callable[[str], None] | None = None) -> AsyncIterator[ListEntry]:
+        """Every entry of every source, numbered in one sequence. `warn` hears of lines
+        used otherwise than written (an unknown option: 'b.txt, line 7: unknown ...')."""
+
+        def located(line_no: int, message: str) -> None:
+            if warn is not None:
+                warn(f"{self.where(line_no)}: {message}")
+
         offset = 0
         for index, arg in enumerate(self._args):
             self._starts.append(offset + 1)
@@ -110,29 +124,38 @@ class ListSources:
                 yield ListEntry(offset, arg, check_url(arg))
                 continue
             self._labels.append("standard input" if arg == "-" else arg)
-            local = 0
-            async for line in read_lines(file):
-                local += 1
-                entry = parse_line(offset + local, line, first=local == 1)
+            parser, local = ListParser(located), 0
+            async for batch in read_batches(file):
+                for line in batch:
+                    local += 1
+                    entry = parser.feed(offset + local, line, first=local == 1)
+                    if entry is not None:
+                        self.read += 1
+                        yield entry
+                # An empty batch: the stream paused. What it sent so far is complete.
+                entry = parser.flush(pause=True) if not batch else None
                 if entry is not None:
                     self.read += 1
                     yield entry
+            if (entry := parser.flush()) is not None:
+                self.read += 1
+                yield entry
             offset += local
 
 
-async def read_lines(file: BinaryIO) -> AsyncIterator[str]:
-    """The lines of `file` as text; a stream's lines as soon as each arrives."""
+async def read_batches(file: BinaryIO) -> AsyncIterator[list[str]]:
+    """The lines of `file` as text, in batches; a stream's as soon as each arrives, and an
+    empty batch when the stream pauses (nothing more within SETTLE_SECONDS)."""
     if not _may_block(file):
         splitter = LineSplitter()
         for chunk in iter(lambda: file.read(READ_SIZE), b""):
-            for line in splitter.feed(chunk):
-                yield line
-        for line in splitter.end():
-            yield line
+            if lines := splitter.feed(chunk):
+                yield lines
+        if last := splitter.end():
+            yield last
         return
     async for batch in _threaded_batches(file.fileno()):
-        for line in batch:
-            yield line
+        yield batch
 
 
 class LineSplitter:
@@ -174,15 +197,22 @@ async def _threaded_batches(fd: int) -> AsyncIterator[list[str]]:
         except OSError as exc:  # handed to the loop's side: a thread cannot raise there
             hand_over(exc)
             return
-        hand_over(splitter.end())
+        if last := splitter.end():
+            hand_over(last)
         hand_over(None)
 
     threading.Thread(target=reader, name="adl-list-reader", daemon=True).start()
+    settling = False  # lines came, and the stream may pause after them
     while True:
         ready.clear()
         try:
             item = batches.get_nowait()
         except queue.Empty:
+            if settling:  # wait a little for more; when none comes, that is a pause
+                settling = False
+                if not await _more_within(ready, batches, SETTLE_SECONDS):
+                    yield []
+                continue
             await ready.wait()
             continue
         if item is None:
@@ -190,6 +220,28 @@ async def _threaded_batches(fd: int) -> AsyncIterator[list[str]]:
         if isinstance(item, OSError):
             raise OptionsError(f"cannot read list: {item.strerror or item}") from item
         yield item
+        settling = True
+
+
+async def _more_within(ready: asyncio.Event, batches: queue.Queue, seconds: float) -> bool:
+    """Whether something reaches `batches` within `seconds`. `ready` may have been set by a
+    batch taken already (the reader puts, then asks the loop to set it): a wake-up proves
+    nothing, the queue is looked at again each time."""
+    expired = asyncio.Event()
+
+    def expire() -> None:
+        expired.set()
+        ready.set()
+
+    timer = asyncio.get_running_loop().call_later(seconds, expire)
+    try:
+        while batches.empty() and not expired.is_set():
+            ready.clear()
+            if batches.empty():
+                await ready.wait()
+    finally:
+        timer.cancel()
+    return not batches.empty()
 
 
 def _is_regular(file: BinaryIO) -> bool:
@@ -216,10 +268,10 @@ def _open_list(path: str) -> BinaryIO:
 
 
 def _count_url_lines(path: str) -> int:
-    """Lines that are not blank or comments: a quick pass that does not check URLs (a
-    million-line list counts in a fraction of a second)."""
+    """Item lines (not blank, comments or option lines): a quick pass that does not check
+    URLs (a million-line list counts in a fraction of a second)."""
     try:
         with open(path, "rb") as file:
-            return sum(1 for line in file if line.strip() and not line.lstrip().startswith(b"#"))
+            return sum(1 for line in file if counts_as_item(line))
     except OSError:
         return 0

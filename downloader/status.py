@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .folderlock import folder_in_use
+from .itempath import is_clean_relative
 from .journal import JOURNAL_DIR, Entry, SqliteJournal
 from .naming import PART_SUFFIX
 from .redact import for_display, mask_text, mask_url
@@ -61,7 +62,7 @@ def part_bytes(dest: Path, names: Iterable[str]) -> int:
     """Bytes in the `.part` files of `names` (missing ones count 0; links are not followed)."""
     total = 0
     for name in names:
-        if "/" in name or name in ("", ".", ".."):
+        if not is_clean_relative(name):
             continue  # a journal edited by hand must not make us look outside the folder
         try:
             info = os.lstat(f"{dest}/{name}{PART_SUFFIX}")

@@ -29,7 +29,10 @@ from .errors import (
     from_os_error,
 )
 from .events import Event, FileProgress, FileStarted
+from .folders import checked_path
+from .itempath import in_folder_of
 from .journal import Entry, Journal, Status
+from .mirrors import Source
 from .naming import PART_SUFFIX, name_from_content_disposition
 from .options import OnExists, Options
 from .request import REDIRECT_STATUSES, Requester
@@ -78,8 +81,9 @@ class Transfer:
         self._journal = journal
         self._emit = emit
 
-    def final_path(self, entry: Entry) -> str:
-        return f"{self._folder}/{_single_component(entry.name)}"
+    def final_path(self, entry: Entry, *, create: bool = False) -> str:
+        """DIR/name, its folders (dir=) checked for links, made with `create`: folders.py"""
+        return checked_path(self._folder, entry.name, create=create)
 
     def part_path(self, entry: Entry) -> str:
         return self.final_path(entry) + PART_SUFFIX
@@ -95,17 +99,18 @@ class Transfer:
         except OSError:
             return 0
 
-    async def fetch(self, entry: Entry, received: Received) -> Outcome:
-        """One attempt, counting the bytes it receives into `received` (raise or not). A
-        resume the server cannot honour is retried once from zero at once."""
+    async def fetch(self, entry: Entry, received: Received, source: Source) -> Outcome:
+        """One attempt at `source` (the entry's URL or a mirror, with the item's request
+        options), counting the bytes it receives into `received` (raise or not). A resume
+        the server cannot honour is retried once from zero at once."""
         try:
-            return await self._fetch(entry, received, allow_resume=True)
+            return await self._fetch(entry, received, source, allow_resume=True)
         except _RestartFromZero:
             _unlink(self.part_path(entry))
             entry = self._journal.update(entry, etag=None, last_modified=None, total=None)
-            return await self._fetch(entry, received, allow_resume=False)
+            return await self._fetch(entry, received, source, allow_resume=False)
 
-    async def _fetch(self, entry: Entry, received: Received, *, allow_resume: bool) -> Outcome:
+    async def _fetch(self, entry: Entry, received, source, *, allow_resume: bool) -> Outcome:
         known = resume.Validators(entry.etag, entry.last_modified)
         offset, headers = 0, self._identity
         # Without a validator there is nothing to resume safely: skip looking at the disk.
@@ -117,15 +122,15 @@ class Transfer:
             else:
                 offset = 0  # nothing to resume from, or no validator to resume safely with
         try:
-            async with await self._requests.get(entry.url, headers) as response:
-                return await self._receive(entry, response, offset, known, received)
+            async with await self._requests.get(source.url, headers, source.policy) as response:
+                return await self._receive(entry, response, offset, known, received, source)
         except (DownloadError, _RestartFromZero, asyncio.CancelledError):
             raise
         except Exception as exc:  # the one place library errors are mapped
             raise from_exception(exc) from exc
 
     async def _receive(
-        self, entry: Entry, response: aiohttp.ClientResponse, offset: int, known, received: Received
+        self, entry: Entry, response: aiohttp.ClientResponse, offset: int, known, received, source
     ) -> Outcome:
         if response.status >= 400 and not (response.status == 416 and offset > 0):
             retry_after = parse_retry_after(response.headers.get("Retry-After"), now=time.time())
@@ -147,17 +152,19 @@ class Transfer:
             return Outcome(entry, started.path, response.status, offset)
         if action is resume.Action.WRITE_FROM_ZERO:
             offset = 0
-            entry = self._maybe_rename(entry, response)
+            entry = self._maybe_rename(entry, response, source.named)
         entry, started = self._start(entry, response, offset, decision.total)
         size = await self._stream(entry, response, offset, decision.total, received)
         # The engine records the finished entry in one journal write.
         return Outcome(entry, started.path, response.status, size)
 
-    def _maybe_rename(self, entry: Entry, response: aiohttp.ClientResponse) -> Entry:
-        """--content-disposition: take the server's name for a file started from zero."""
-        if not self._options.content_disposition:
+    def _maybe_rename(self, entry: Entry, response, named: bool) -> Entry:
+        """--content-disposition: take the server's name for a file started from zero,
+        in the folder the list gave it (dir=); a name the list gave (out=) stays."""
+        if not self._options.content_disposition or named:
             return entry
-        suggested = name_from_content_disposition(response.headers.get("Content-Disposition"))
+        header = response.headers.get("Content-Disposition")
+        suggested = in_folder_of(entry.name, name_from_content_disposition(header))
         if suggested is None or suggested == entry.name:
             return entry
         overwrite = self._options.on_exists is OnExists.OVERWRITE
@@ -181,7 +188,7 @@ class Transfer:
         else:
             entry = entry._replace(state=Status.ACTIVE, total=total)
         # dest / name: cheaper than parsing the whole path again, once per file.
-        started = FileStarted(entry.url, self.dest / _single_component(entry.name), offset, total)
+        started = FileStarted(entry.url, self.dest / entry.name, offset, total)
         self._emit(started)
         return entry, started
 
@@ -189,7 +196,7 @@ class Transfer:
         self, entry: Entry, response, offset: int, total: int | None, received: Received
     ) -> int:
         """The body into the final file; returns the file's size."""
-        part = self.part_path(entry)
+        part = self.final_path(entry, create=True) + PART_SUFFIX
         watch = _StallWatch(self._options.stall_speed, self._options.stall_time)
         block = Block(self._options.chunk_size)
         chunks = response.content.iter_chunks()
@@ -364,13 +371,6 @@ def part_size(part: str) -> int:
     except FileNotFoundError:
         return 0
     return info.st_size if stat.S_ISREG(info.st_mode) else 0
-
-
-def _single_component(name: str) -> str:
-    """Names are sanitized when made; this last guard keeps every path inside the folder."""
-    if name in ("", ".", "..") or "/" in name or "\0" in name:
-        raise DownloadError(f"unsafe file name {name!r}")
-    return name
 
 
 def _unlink(path: str) -> None:

@@ -13,8 +13,8 @@ from downloader.inputs import (
     _check_parsed,
     check_url,
     entries_from_urls,
-    parse_lines,
 )
+from downloader.listformat import parse_lines
 
 
 @pytest.mark.parametrize(
@@ -128,7 +128,9 @@ def test_parse_lines_is_lazy_over_an_endless_source():
     endless = (f"http://host/{i}\n" for i in itertools.count())
     first = list(itertools.islice(parse_lines(endless), 3))
     assert [e.url for e in first] == ["http://host/0", "http://host/1", "http://host/2"]
-    assert next(endless) == "http://host/3\n"  # nothing was read ahead
+    # One line read ahead, no more: an item is complete only once the next item line came
+    # (its option lines may follow it).
+    assert next(endless) == "http://host/4\n"
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,7 @@ import pytest
 
 from downloader.errors import OptionsError
 from downloader.inputs import ListEntry
-from downloader.sources import LineSplitter, ListSources, is_url_argument
+from downloader.sources import SETTLE_SECONDS, LineSplitter, ListSources, is_url_argument
 
 
 @pytest.mark.parametrize(
@@ -175,3 +175,55 @@ def test_a_list_typed_at_a_terminal_is_known_as_such():
         assert not ListSources(["http://h/x"], tty).reads_a_terminal()
     os.close(main)
     os.close(write_end)
+
+
+# --- aria2c lists: option lines ---------------------------------------------------------------
+
+
+async def test_option_lines_are_not_counted_and_warnings_name_their_list(tmp_path):
+    (tmp_path / "a.txt").write_text("http://h/1\n  out=x\n\thttp://h/2\n")
+    (tmp_path / "b.txt").write_text("# c\nhttp://h/3\thttp://m/3\n  colour=blue\n")
+    sources = ListSources([str(tmp_path / "a.txt"), str(tmp_path / "b.txt")], io.BytesIO())
+    warnings: list[str] = []
+
+    entries = [entry async for entry in sources.entries(warn=warnings.append)]
+
+    assert [(e.line_no, e.url) for e in entries] == [
+        (1, "http://h/1"),
+        (3, "http://h/2"),
+        (5, "http://h/3"),
+    ]
+    assert entries[0].item is not None and entries[0].item.name == "x"
+    assert entries[2].item is not None and entries[2].item.mirrors == ("http://m/3",)
+    assert warnings == [f"{tmp_path / 'b.txt'}, line 3: unknown option 'colour' ignored"]
+    assert sources.count_urls() == 3
+    assert sources.read == 3
+
+
+async def test_on_a_pipe_an_item_starts_when_the_stream_pauses_with_its_options(tmp_path):
+    """`producer | adl get -`: an item and its option lines written one after the other
+    (separate writes, as `echo; echo` does) arrive together; the item is handed over once
+    the stream pauses, long before the next item or the end."""
+    read_end, write_end = os.pipe()
+    with os.fdopen(read_end, "rb") as stream:
+        entries = ListSources(["-"], stream).entries()
+        first = asyncio.ensure_future(anext(entries))
+        os.write(write_end, b"http://h/1\n")
+        await asyncio.sleep(SETTLE_SECONDS / 10)
+        os.write(write_end, b"  out=one.bin\n")
+        os.write(write_end, b"  dir=d\n")
+
+        entry = await asyncio.wait_for(first, timeout=5)  # the pipe is still open
+
+        assert entry.item is not None
+        assert (entry.url, entry.item.name, entry.item.subdir) == ("http://h/1", "one.bin", "d")
+        await asyncio.sleep(SETTLE_SECONDS * 2)
+        os.write(write_end, b"  out=late.bin\nhttp://h/2\n")
+        os.close(write_end)
+        late = await asyncio.wait_for(anext(entries), timeout=5)
+        assert (late.line_no, late.error) == (
+            4,
+            "an option line with no item above it "
+            "(on a pipe, an item's option lines must come with it)",
+        )
+        assert (await asyncio.wait_for(anext(entries), timeout=5)).url == "http://h/2"
