@@ -27,6 +27,7 @@ from .api import prepare_dest, run_batch
 from .errors import AdlError, OptionsError
 from .events import Event
 from .inputs import ListEntry
+from .integrity import Checksums, load_checksums
 from .journal import read_journal
 from .options import OnExists, Options
 from .redact import for_display
@@ -102,6 +103,7 @@ def get(
             netrc=not no_netrc,
         )
         policy = RequestPolicy.from_options(options)
+        table = load_checksums(options.checksums)
         lists = ListSources(sources, sys.stdin.buffer)
     except OptionsError as exc:
         _usage_error(str(exc))
@@ -113,7 +115,7 @@ def get(
     if insecure:
         print("adl: warning: --insecure: TLS certificates are not verified", file=sys.stderr)
     try:
-        code = _run(lists, folder, options, policy, quiet=quiet, debug=debug)
+        code = _run(lists, folder, options, policy, table, quiet=quiet, debug=debug)
     finally:
         lists.close()
     raise typer.Exit(code)
@@ -158,6 +160,7 @@ def _run(
     folder: Path,
     options: Options,
     policy: RequestPolicy,
+    checksums: Checksums,
     *,
     quiet: bool,
     debug: bool,
@@ -175,7 +178,7 @@ def _run(
     gc.freeze()
     try:
         with asyncio.Runner(loop_factory=_loop_factory()) as runner:
-            batch = _batch(lists.entries(), folder, options, policy, on_event, renderer)
+            batch = _batch(lists.entries(), folder, options, policy, checksums, on_event, renderer)
             interrupted = runner.run(batch)
     except AdlError as exc:
         renderer.close()
@@ -208,6 +211,7 @@ async def _batch(
     folder: Path,
     options: Options,
     policy: RequestPolicy,
+    checksums: Checksums,
     on_event: Callable[[Event], None],
     renderer: Renderer,
 ) -> bool:
@@ -231,7 +235,7 @@ async def _batch(
         loop.add_signal_handler(sig, on_signal)
     ticker = asyncio.create_task(_tick(renderer))
     try:
-        results = run_batch(entries, folder, options, on_event, policy=policy)
+        results = run_batch(entries, folder, options, on_event, policy=policy, checksums=checksums)
         async with contextlib.aclosing(results):
             async for _ in results:
                 pass

@@ -15,11 +15,11 @@ import dataclasses
 import os
 import random
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
-from pathlib import Path
 
 from .errors import ConnectError, DiskError, DownloadError, HostDownError, HTTPStatusError
 from .events import Event, FileFinished, FileRetrying, Notice
-from .hosts import Hosts, Sleep, Visit
+from .hashing import FileCheck
+from .hosts import Hosts, Sleep, Visit, host_of
 from .inputs import ListEntry
 from .journal import Entry, Journal, Status
 from .naming import name_from_url
@@ -125,10 +125,10 @@ class Engine:
             info = os.lstat(self._transfer.final_path(entry))
         except FileNotFoundError:
             return entry
-        if entry.state is Status.DONE and info.st_size == entry.size:
+        if entry.state is Status.DONE:  # ours: changed or truncated since? fetch it again
+            if info.st_size != entry.size or self._options.check_integrity:
+                return entry  # (with --check-integrity, hashed again first: _download)
             return self._skipped(item, entry, "already downloaded", info.st_size)
-        if entry.state is Status.DONE:
-            return entry  # ours, but changed or truncated since: fetch it again
         match self._options.on_exists:
             case OnExists.SKIP:
                 return self._skipped(item, entry, "file exists", info.st_size)
@@ -136,33 +136,36 @@ class Engine:
                 return self._journal.rename(entry, entry.name, taken=self._transfer.name_taken)
         return entry
 
-    def _skipped(self, item: ListEntry, entry: Entry, why: str, size: int) -> Result:
+    def _skipped(self, item: ListEntry, entry: Entry, why: str, size: int, received=None) -> Result:
         if entry.state is not Status.DONE:
             self._journal.update(entry, state=Status.SKIPPED, size=size, error=why)
         return Result(
             item.url,
             State.SKIPPED,
-            path=self._dest / entry.name,
+            path=self._transfer.dest / entry.name,
             error=None,
             bytes=size,
             line_no=item.line_no,
+            checksum=received and received.check.verified,
         )
-
-    @property
-    def _dest(self) -> Path:
-        return self._transfer.dest
 
     async def _download(self, item: ListEntry, entry: Entry) -> Result:
         """The file's transfer, reported as it ends (not when `run` collects it: that may
         wait for the next line of a list arriving on a slow pipe)."""
-        visit = self._hosts.visit(_host_of(item.url))
+        received = Received(FileCheck.of(item, self._transfer.checksums))
+        rehash = entry.state is Status.DONE and self._options.check_integrity  # on a rerun
+        if rehash and await received.check.recheck(
+            self._transfer.final_path(entry), entry, self._emit
+        ):
+            return self._report(self._skipped(item, entry, "", entry.size, received))
+        visit = self._hosts.visit(host_of(item.url))
         try:
-            return self._report(await self._attempts(item, entry, visit))
+            return self._report(await self._attempts(item, entry, visit, received))
         finally:
             visit.leave()
 
-    async def _attempts(self, item: ListEntry, entry: Entry, visit: Visit) -> Result:
-        attempts, received = entry.attempts, Received()  # bytes of every attempt
+    async def _attempts(self, item, entry: Entry, visit: Visit, received: Received) -> Result:
+        attempts = entry.attempts
         for attempt in range(1, self._options.retries + 2):
             try:
                 async with visit:
@@ -203,6 +206,7 @@ class Engine:
                 received=received.bytes,
                 attempts=attempt,
                 line_no=item.line_no,
+                checksum=received.check.verified,
             )
         raise AssertionError("unreachable: the last attempt returns")
 
@@ -254,12 +258,6 @@ async def _cancel_all(tasks: set[asyncio.Task[Result]]) -> None:
         task.cancel()
     if tasks:
         await asyncio.gather(*tasks, return_exceptions=True)
-
-
-def _host_of(url: str) -> str:
-    """The host[:port] a URL names (lists were checked: scheme://authority/...), cheaper
-    than urlsplit per file; credentials are not part of it."""
-    return url.split("/", 3)[2].rpartition("@")[2].lower()
 
 
 def _reason(error: DownloadError, attempts: int) -> str:

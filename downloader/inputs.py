@@ -13,6 +13,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from .integrity import checksum_error
 from .items import Item
 
 __all__ = [
@@ -118,9 +119,14 @@ def parse_line(line_no: int, line: str, *, first: bool = False) -> ListEntry | N
 def entries_from_urls(urls: Iterable[object]) -> Iterator[ListEntry]:
     """Yield an entry per item of a library caller's iterable of URLs.
 
-    Every item is a URL (``str``, ``yarl.URL`` or anything whose ``str()`` is one): unlike a
-    list file, nothing is skipped, so result *n* always belongs to input item *n*.
+    Every item is a URL (``str``, ``yarl.URL`` or anything whose ``str()`` is one) or an
+    ``Item``: unlike a list file, nothing is skipped, so result *n* always belongs to input
+    item *n*.
     """
     for position, item in enumerate(urls, 1):
+        if isinstance(item, Item):
+            url = item.url.strip()
+            yield ListEntry(position, url, check_url(url) or checksum_error(item.checksum), item)
+            continue
         text = str(item).strip()
         yield ListEntry(position, text, check_url(text))
