@@ -61,13 +61,12 @@ def algorithm(name: str) -> str | None:
 
 def from_hex(algo: str | None, text: str) -> Digest:
     """The digest `text` (hex) of `algo`, or of the algorithm its length says when None."""
-    if not _HEX.fullmatch(text) or len(text) % 2:
+    if not _HEX.fullmatch(text):
         raise ValueError(f"{text[:20]!r} is not a hex digest")
-    size = len(text) // 2
-    found = algo or _BY_SIZE.get(size)
-    if found is None:
+    found = algo or _BY_SIZE.get(len(text) // 2)
+    if found is None or (algo is None and len(text) % 2):
         raise ValueError(f"{len(text)} hex digits is no md5, sha1, sha224, sha256, sha384, sha512")
-    if DIGEST_SIZES[found] != size:
+    if 2 * DIGEST_SIZES[found] != len(text):
         raise ValueError(f"{found} has {2 * DIGEST_SIZES[found]} hex digits, not {len(text)}")
     return Digest(found, bytes.fromhex(text))
 
@@ -178,7 +177,7 @@ def _unescape(name: str) -> str:
     parts = re.split(r"(\\.?)", name, flags=re.DOTALL)
     for index in range(1, len(parts), 2):
         if parts[index] not in _UNESCAPE:
-            raise ValueError(f"unknown escape {parts[index]!r} in the file name")
+            raise ValueError(f"unknown escape '{parts[index]}' in the file name")
         parts[index] = _UNESCAPE[parts[index]]
     return "".join(parts)
 
