@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 
 from .digest_fields import ServerDigest, server_digest
 from .errors import ChecksumError, DownloadError
-from .events import Event, FileRetrying
+from .events import Event, Notice
 from .integrity import NO_CHECKSUMS, Checksums, Digest, parse_checksum
 
 if TYPE_CHECKING:
@@ -123,10 +123,7 @@ class FileCheck:
         self._expected = self.expected(name)
         hashes = self._hashes
         carried = hashes if hashes is not None and hashes.covered == offset else None
-        self._server = None
-        if offset == 0 or self._expected is not None or carried is not None:
-            prefer = self._expected.algo if self._expected else None
-            self._server = server_digest(headers, whole_body=offset == 0, prefer=prefer)
+        self._server = self._server_digest(headers, offset, carried)
         wanted = {d.algo for d in (self._expected, self._server and self._server.digest) if d}
         if not wanted:
             self._hashes = None
@@ -137,6 +134,18 @@ class FileCheck:
                 loop = asyncio.get_running_loop()
                 await loop.run_in_executor(None, hash_file, self._hashes, part, offset)
         return self.observe
+
+    def _server_digest(self, headers, offset: int, carried: Hashes | None) -> ServerDigest | None:
+        """The server's digest worth checking in this attempt."""
+        expected = self._expected.algo if self._expected else None
+        if offset == 0:  # the whole body comes in this answer: any digest can be checked
+            return server_digest(headers, whole_body=True, prefer=expected)
+        if expected:  # the .part is hashed anyway: a digest of the whole file can be checked
+            return server_digest(headers, whole_body=False, prefer=expected)
+        if carried is None:
+            return None  # a .part is never read back for a server's digest alone
+        found = server_digest(headers, whole_body=False, prefer=min(carried.algos()))
+        return found if found is not None and found.digest.algo in carried.algos() else None
 
     def verify(self) -> None:
         """Raise ChecksumError unless the bytes hashed are what was expected."""
@@ -162,21 +171,23 @@ class FileCheck:
     async def recheck(self, path: str, entry: Entry, emit: Callable[[Event], None]) -> bool:
         """--check-integrity on a finished file (its `entry` says its name and size): True
         to keep it (it hashes right, or nothing says what it must hash to). A file that
-        hashes wrong is removed, and said so: a final name never holds bad bytes."""
+        hashes wrong is removed, and said so: a final name never holds bad bytes. One that
+        is gone, changed size or cannot be read is fetched again (the fetch tells why not)."""
+        expected = self.expected(entry.name)
         try:
-            info = os.lstat(path)
+            if os.lstat(path).st_size != entry.size:
+                return False
+            if expected is None:
+                return True
+            got = await file_digest(path, expected.algo)
+            if got == expected.value:
+                self.verified = str(expected)
+                return True
+            os.unlink(path)
         except OSError:
             return False
-        expected = self.expected(entry.name)
-        if info.st_size != entry.size or expected is None:
-            return info.st_size == entry.size
-        got = await file_digest(path, expected.algo)
-        if got == expected.value:
-            self.verified = str(expected)
-            return True
-        os.unlink(path)
         error = ChecksumError(expected.algo, expected.hex, got.hex())
-        emit(FileRetrying(entry.url, 0, 0.0, f"{error}; fetching it again"))
+        emit(Notice(f"{entry.name}: {error}; fetching it again"))
         return False
 
     @property
