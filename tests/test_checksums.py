@@ -184,6 +184,26 @@ async def test_a_part_damaged_on_disk_is_caught_and_fetched_again(server, tmp_pa
     assert len(server.range_requests) == 1
 
 
+@pytest.mark.parametrize("damaged", [False, True])
+async def test_a_part_that_holds_the_whole_file_is_hashed_before_its_rename(
+    server, tmp_path, reads_back, damaged
+):
+    body = random_bytes(BIG, seed=15)
+    url = server.url(server.add("big.bin", body))
+    kept = bytearray(body)
+    if damaged:
+        kept[-1] ^= 0xFF
+    await leave_part(server, tmp_path, "big.bin", bytes(kept))  # killed just before the rename
+    requests_before = server.requests["big.bin"]
+
+    [result] = await fetch([Item(url=url, checksum=f"sha-256={sha256(body)}")], tmp_path)
+
+    assert result.state is State.DONE, result.error
+    assert (tmp_path / "big.bin").read_bytes() == body
+    assert reads_back == [BIG]  # the server said 416: all of it was on disk already
+    assert server.requests["big.bin"] - requests_before == (2 if damaged else 1)
+
+
 # -- --checksums FILE ---------------------------------------------------------------------------
 
 
