@@ -28,6 +28,7 @@ from .engine import Engine, Sleep
 from .errors import OptionsError
 from .events import Event, Notice
 from .inputs import ListEntry, entries_from_urls
+from .integrity import Checksums, load_checksums
 from .items import Item
 from .journal import COMMIT_EVERY_SECONDS, Journal, MemoryJournal, open_journal
 from .options import MiB, OnExists, Options
@@ -138,7 +139,8 @@ def iter_downloads(
     options = _options_from(locals())
     entries = entries_from_urls(_each_url(urls))
     policy = RequestPolicy.from_options(options)
-    return run_batch(entries, dest, options, on_event, session, policy=policy)
+    table = load_checksums(options.checksums)
+    return run_batch(entries, dest, options, on_event, session, policy=policy, checksums=table)
 
 
 async def run_batch(
@@ -150,16 +152,19 @@ async def run_batch(
     *,
     sleep: Sleep | None = None,
     policy: RequestPolicy | None = None,
+    checksums: Checksums | None = None,
 ) -> AsyncGenerator[Result, None]:
     """The batch behind both entry points (and the CLI), on already-parsed list entries.
     `sleep` is a seam for tests: backoff waits go through it. `policy`: what requests carry,
-    when the caller has checked it already (else it is made from `options` here). An
-    exception raised by `on_event` stops the batch (transfers cancelled, journal flushed)
-    and is raised here."""
+    and `checksums`: the --checksums file's table, when the caller has checked them already
+    (else they are made from `options` here). An exception raised by `on_event` stops the
+    batch (transfers cancelled, journal flushed) and is raised here."""
     emit = _carried(on_event) if on_event is not None else _ignore
     policy = policy or RequestPolicy.from_options(options)
+    if checksums is None:
+        checksums = load_checksums(options.checksums)
     try:
-        batch = _run(entries, prepare_dest(dest), options, policy, emit, session, sleep)
+        batch = _run(entries, prepare_dest(dest), options, policy, checksums, emit, session, sleep)
         async with aclosing(batch):  # a caller that stops early stops the transfers now
             async for result in batch:
                 yield result
@@ -175,6 +180,7 @@ async def _run(
     folder: Path,
     options: Options,
     policy: RequestPolicy,
+    checksums: Checksums,
     emit: Callable[[Event], None],
     session: aiohttp.ClientSession | None,
     sleep: Sleep | None,
@@ -189,7 +195,7 @@ async def _run(
             requester = Requester(
                 http, policy, max_redirects=options.max_redirects, read_bufsize=options.chunk_size
             )
-            transfer = Transfer(requester, folder, options, journal, emit)
+            transfer = Transfer(requester, folder, options, journal, emit, checksums)
             items = _aiter(entries)
             engine = Engine(
                 transfer, journal, options, emit, policy=policy, sleep=sleep or asyncio.sleep

@@ -27,6 +27,7 @@ from .api import prepare_dest, run_batch
 from .errors import AdlError, OptionsError
 from .events import Event, Notice
 from .inputs import ListEntry
+from .integrity import Checksums, load_checksums
 from .journal import read_journal
 from .jsonlines import JsonLinesWriter
 from .options import OnExists, Options
@@ -103,6 +104,7 @@ def get(
             netrc=not no_netrc,
         )
         policy = RequestPolicy.from_options(options)
+        table = load_checksums(options.checksums)
         lists = ListSources(sources, sys.stdin.buffer)
     except OptionsError as exc:
         _usage_error(str(exc))
@@ -114,7 +116,9 @@ def get(
     if insecure:
         print("adl: warning: --insecure: TLS certificates are not verified", file=sys.stderr)
     try:
-        code = _run(lists, folder, options, policy, quiet=quiet, debug=debug, json_lines=json_lines)
+        code = _run(
+            lists, folder, options, policy, table, quiet=quiet, debug=debug, json_lines=json_lines
+        )
     finally:
         lists.close()
     raise typer.Exit(code)
@@ -159,6 +163,7 @@ def _run(
     folder: Path,
     options: Options,
     policy: RequestPolicy,
+    checksums: Checksums,
     *,
     quiet: bool,
     debug: bool,
@@ -183,7 +188,7 @@ def _run(
     try:
         with asyncio.Runner(loop_factory=_loop_factory()) as runner:
             entries = lists.entries(warn=lambda message: on_event(Notice(message)))
-            batch = _batch(entries, folder, options, policy, on_event, renderer)
+            batch = _batch(entries, folder, options, policy, checksums, on_event, renderer)
             interrupted = runner.run(batch)
     except AdlError as exc:
         renderer.close()
@@ -217,6 +222,7 @@ async def _batch(
     folder: Path,
     options: Options,
     policy: RequestPolicy,
+    checksums: Checksums,
     on_event: Callable[[Event], None],
     renderer: Renderer,
 ) -> bool:
@@ -240,7 +246,7 @@ async def _batch(
         loop.add_signal_handler(sig, on_signal)
     ticker = asyncio.create_task(_tick(renderer))
     try:
-        results = run_batch(entries, folder, options, on_event, policy=policy)
+        results = run_batch(entries, folder, options, on_event, policy=policy, checksums=checksums)
         async with contextlib.aclosing(results):
             async for _ in results:
                 pass

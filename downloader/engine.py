@@ -15,15 +15,15 @@ import os
 import random
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from dataclasses import replace
-from pathlib import Path
 
 from .errors import ConnectError, DiskError, DownloadError, HostDownError, with_attempts
 from .events import Event, FileFinished, FileRetrying, Notice
-from .hosts import Hosts, Sleep, Visit
+from .hashing import FileCheck
+from .hosts import Hosts, Sleep, Visit, host_of
 from .inputs import ListEntry
 from .itempath import item_name
 from .journal import Entry, Journal, Status
-from .mirrors import Source, Tried, host_of
+from .mirrors import Source, Tried
 from .options import OnExists, Options
 from .request import RequestPolicy
 from .results import Result, State
@@ -125,10 +125,10 @@ class Engine:
             info = os.lstat(self._transfer.final_path(entry))
         except FileNotFoundError:
             return entry
-        if entry.state is Status.DONE and info.st_size == entry.size:
+        if entry.state is Status.DONE:  # ours: changed or truncated since? fetch it again
+            if info.st_size != entry.size or self._options.check_integrity:
+                return entry  # (with --check-integrity, hashed again first: _download)
             return self._skipped(item, entry, "already downloaded", info.st_size)
-        if entry.state is Status.DONE:
-            return entry  # ours, but changed or truncated since: fetch it again
         match self._options.on_exists:
             case OnExists.SKIP:
                 return self._skipped(item, entry, "file exists", info.st_size)
@@ -136,27 +136,30 @@ class Engine:
                 return self._journal.rename(entry, entry.name, taken=self._transfer.name_taken)
         return entry
 
-    def _skipped(self, item: ListEntry, entry: Entry, why: str, size: int) -> Result:
+    def _skipped(self, item: ListEntry, entry: Entry, why: str, size: int, received=None) -> Result:
         if entry.state is not Status.DONE:
             self._journal.update(entry, state=Status.SKIPPED, size=size, error=why)
         return Result(
             item.url,
             State.SKIPPED,
-            path=self._dest / entry.name,
+            path=self._transfer.dest / entry.name,
             error=None,
             bytes=size,
             line_no=item.line_no,
+            checksum=received and received.check.verified,
         )
-
-    @property
-    def _dest(self) -> Path:
-        return self._transfer.dest
 
     async def _download(self, item: ListEntry, entry: Entry) -> Result:
         """The file from its URL, then from each mirror while the failure is one another URL
         may not meet (mirrors.py); reported as it ends (not when `run` collects it: that may
         wait for the next line of a list arriving on a slow pipe)."""
-        own, received = item.item, Received()
+        own = item.item
+        received = Received(FileCheck.of(item, self._transfer.checksums))
+        rehash = entry.state is Status.DONE and self._options.check_integrity  # on a rerun
+        if rehash and await received.check.recheck(
+            self._transfer.final_path(entry), entry, self._emit
+        ):
+            return self._report(self._skipped(item, entry, "", entry.size, received))
         tried = Tried((item.url,) if own is None else own.urls)
         policy, named = self._policy.for_item(own), own is not None and bool(own.name)
         for url in tried.urls:
@@ -220,6 +223,7 @@ class Engine:
                 attempts=attempt,
                 line_no=item.line_no,
                 source=source.url,
+                checksum=received.check.verified,
             )
         raise AssertionError("unreachable: the last attempt returns")
 

@@ -108,6 +108,15 @@ class RedirectError(DownloadError):
     """Too many redirects, or a redirect to a scheme we do not fetch."""
 
 
+class ChecksumError(DownloadError):
+    """The bytes do not hash to what the item, the checksums file or the server said. The
+    transfer fetches the file once more from zero; a second mismatch fails it."""
+
+    def __init__(self, algo: str, expected: str, got: str, field: str = "") -> None:
+        source = f" ({field})" if field else ""
+        super().__init__(f"checksum mismatch{source}: {algo} expected {expected}, got {got}")
+
+
 class DiskError(DownloadError):
     """Writing to the output folder failed; not retried."""
 

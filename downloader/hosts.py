@@ -25,6 +25,12 @@ from .errors import HostDownError
 Sleep = Callable[[float], Awaitable[None]]
 
 
+def host_of(url: str) -> str:
+    """The host[:port] a URL names (lists were checked: scheme://authority/...), cheaper
+    than urlsplit per file; credentials are not part of it."""
+    return url.split("/", 3)[2].rpartition("@")[2].lower()
+
+
 class Health:
     """What the batch knows about one host that failed to connect at least once (hosts
     that never did have no record, so a batch over a million healthy hosts keeps none)."""

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from .errors import OptionsError
+from .integrity import parse_checksum
 from .itempath import path_problem
 from .items import Item
 from .request import parse_header
@@ -137,28 +138,13 @@ def item_problem(item: Item) -> str | None:
 
 # aria2c's checksum types (MessageDigest.cc), with the length of their hex digests;
 # aria2c's adler32 is not among them.
-DIGEST_HEX_LENGTHS = {
-    "md5": 32,
-    "sha-1": 40,
-    "sha-224": 56,
-    "sha-256": 64,
-    "sha-384": 96,
-    "sha-512": 128,
-}
-_HEX = re.compile(r"[0-9a-fA-F]+")
-
-
 def checksum_problem(text: str) -> str | None:
-    """Why `text` is not a checksum as aria2c writes it, `TYPE=HEX` (`sha-256=9f86...`),
-    or None. Like aria2c, type and digest are read case-insensitively."""
-    kind, equals, digest = (part.strip().lower() for part in text.partition("="))
-    if not equals:
-        return "expected TYPE=HEX, e.g. sha-256=9f86d08..."
-    length = DIGEST_HEX_LENGTHS.get(kind)
-    if length is None:
-        return f"unknown type {kind!r} (known: {', '.join(DIGEST_HEX_LENGTHS)})"
-    if not _HEX.fullmatch(digest) or len(digest) != length:
-        return f"a {kind} digest is {length} hex digits"
+    """Why `text` is not a checksum as aria2c writes it, `TYPE=HEX` (`sha-256=9f86...`), or
+    None. integrity.py is the one authority on algorithms and digest lengths."""
+    try:
+        parse_checksum(text)
+    except ValueError as exc:
+        return str(exc)
     return None
 
 

@@ -13,6 +13,7 @@ from dataclasses import replace
 from typing import NamedTuple
 
 from .errors import DiskError, DownloadError, with_attempts
+from .hosts import host_of
 from .redact import mask_url
 from .request import RequestPolicy
 from .results import Result
@@ -80,9 +81,3 @@ def failure_message(reasons: list[tuple[str, str]]) -> str:
         for host, (url, reason) in zip(hosts, reasons, strict=True)
     ]
     return f"{len(reasons)} mirrors tried: " + "; ".join(parts)
-
-
-def host_of(url: str) -> str:
-    """The host[:port] a URL names (lists were checked: scheme://authority/...), cheaper
-    than urlsplit per file; credentials are not part of it."""
-    return url.split("/", 3)[2].rpartition("@")[2].lower()

@@ -1,8 +1,8 @@
 """One file over HTTP: request (resuming when a `.part` exists), stream to `.part`, check, rename.
 
 The decisions (which headers, what a 200/206/416 means, when to retry) are pure functions in
-`resume` and `retry`; this module applies them with aiohttp and aiofiles. Every failure leaves
-as a `DownloadError` (see `errors.from_exception`); the engine decides about retries.
+`resume` and `retry`; this module applies them with aiohttp, `writes` and `hashing`. Every
+failure leaves as a `DownloadError` (see `errors.from_exception`); the engine decides retries.
 """
 
 from __future__ import annotations
@@ -15,21 +15,22 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import NamedTuple
 
-import aiofiles
 import aiohttp
 
 from . import resume, writes
 from .errors import (
+    ChecksumError,
     DownloadError,
     HTTPStatusError,
     IncompleteBodyError,
     RedirectError,
-    StalledError,
     from_exception,
     from_os_error,
 )
-from .events import Event, FileProgress, FileStarted
+from .events import Event, FileProgress, FileRetrying, FileStarted
 from .folders import checked_path
+from .hashing import FileCheck
+from .integrity import NO_CHECKSUMS, Checksums
 from .itempath import in_folder_of
 from .journal import Entry, Journal, Status
 from .mirrors import Source
@@ -37,9 +38,11 @@ from .naming import PART_SUFFIX, name_from_content_disposition
 from .options import OnExists, Options
 from .request import REDIRECT_STATUSES, Requester
 from .retry import parse_retry_after
-from .writes import Block, InlineWhileFast, open_no_follow, write_whole
+from .stall import StallWatch
+from .writes import Block, InlineWhileFast, Observe, write_whole
 
 FLUSH_SECONDS = 1.0  # longest a received byte waits in memory before it goes to the .part
+INLINE_HASH_BYTES = 64 * 1024  # a small body hashed in the loop's thread: ~40 µs at most
 
 
 class Outcome(NamedTuple):
@@ -52,13 +55,14 @@ class Outcome(NamedTuple):
 
 
 class Received:
-    """Bytes that came over the network for one file in this run: the engine hands the same
-    one to each attempt, so a failed attempt's bytes count too (a resume does not hide them)."""
+    """One file's run: the bytes that came over the network and their `check` (hashes). The
+    engine hands the same one to each attempt: a failed attempt's bytes count too."""
 
-    __slots__ = ("bytes",)
+    __slots__ = ("bytes", "check")
 
-    def __init__(self) -> None:
+    def __init__(self, check: FileCheck | None = None) -> None:
         self.bytes = 0
+        self.check = check or FileCheck()
 
 
 class Transfer:
@@ -71,6 +75,7 @@ class Transfer:
         options: Options,
         journal: Journal,
         emit: Callable[[Event], None],
+        checksums: Checksums = NO_CHECKSUMS,
     ) -> None:
         self._requests = requests
         self._identity = requests.identity
@@ -80,6 +85,7 @@ class Transfer:
         self._options = options
         self._journal = journal
         self._emit = emit
+        self.checksums = checksums  # --checksums: NAME -> digest, for each file's FileCheck
 
     def final_path(self, entry: Entry, *, create: bool = False) -> str:
         """DIR/name, its folders (dir=) checked for links, made with `create`: folders.py"""
@@ -102,13 +108,22 @@ class Transfer:
     async def fetch(self, entry: Entry, received: Received, source: Source) -> Outcome:
         """One attempt at `source` (the entry's URL or a mirror, with the item's request
         options), counting the bytes it receives into `received` (raise or not). A resume
-        the server cannot honour is retried once from zero at once."""
-        try:
-            return await self._fetch(entry, received, source, allow_resume=True)
-        except _RestartFromZero:
+        the server cannot honour is retried from zero at once, and so is (once in a run) a
+        file whose bytes do not hash to what they must."""
+        allow_resume = True
+        while True:
+            try:
+                return await self._fetch(entry, received, source, allow_resume=allow_resume)
+            except _RestartFromZero:
+                pass  # never when allow_resume is False: no Range was sent (resume.decide)
+            except ChecksumError as error:
+                _unlink(self.part_path(entry))  # bad bytes are not kept, not even to resume
+                if not received.check.may_refetch():
+                    raise
+                self._emit(FileRetrying(entry.url, 1, 0.0, f"{error}; fetching it from zero"))
             _unlink(self.part_path(entry))
             entry = self._journal.update(entry, etag=None, last_modified=None, total=None)
-            return await self._fetch(entry, received, source, allow_resume=False)
+            allow_resume = False
 
     async def _fetch(self, entry: Entry, received, source, *, allow_resume: bool) -> Outcome:
         known = resume.Validators(entry.etag, entry.last_modified)
@@ -148,7 +163,8 @@ class Transfer:
             raise DownloadError(decision.reason)
         if action is resume.Action.ALREADY_COMPLETE:
             entry, started = self._start(entry, response, offset, decision.total)
-            await self._finish(entry, self.part_path(entry))
+            await received.check.begin(entry.name, self.part_path(entry), offset, {})
+            await self._finish(entry, self.part_path(entry), received.check)
             return Outcome(entry, started.path, response.status, offset)
         if action is resume.Action.WRITE_FROM_ZERO:
             offset = 0
@@ -197,7 +213,8 @@ class Transfer:
     ) -> int:
         """The body into the final file; returns the file's size."""
         part = self.final_path(entry, create=True) + PART_SUFFIX
-        watch = _StallWatch(self._options.stall_speed, self._options.stall_time)
+        observe = await received.check.begin(entry.name, part, offset, response.headers)
+        watch = StallWatch(self._options.stall_speed, self._options.stall_time)
         block = Block(self._options.chunk_size)
         chunks = response.content.iter_chunks()
         if offset == 0 and total is not None and total <= block.limit:
@@ -207,10 +224,10 @@ class Transfer:
             try:
                 whole = await _gather(chunks, block, watch, received)
             except BaseException:  # a cut, a timeout, Ctrl-C: keep what came
-                await self._keep(entry, part, block, total)
+                await self._keep(entry, part, block, total, observe)
                 raise
             if whole and block.size == total:
-                return await self._write_small(entry, part, block)
+                return await self._write_small(entry, part, block, received.check)
         return await self._to_part(entry, part, chunks, block, offset, total, watch, received)
 
     async def _to_part(
@@ -221,11 +238,11 @@ class Transfer:
         block: Block,
         offset: int,
         total: int | None,
-        watch: _StallWatch,
+        watch: StallWatch,
         received: Received,
     ) -> int:
         """Stream to the .part file, starting with what `block` gathered; check, rename."""
-        file = await self._open_part(entry, part, offset)
+        file = await self._open_part(entry, part, offset, received.check.observe)
         got, last_write = block.size, time.monotonic()
         try:
             if block.size:  # a small body that was slow to come: what came so far first
@@ -255,23 +272,23 @@ class Transfer:
             finally:
                 await file.close()
         _check_length(offset + got, total)
-        await self._finish(entry, part)
+        await self._finish(entry, part, received.check)
         return offset + got
 
-    async def _open_part(self, entry: Entry, part: str, offset: int):
+    async def _open_part(self, entry: Entry, part: str, offset: int, observe: Observe | None):
         # Make the validators durable before bytes land in the .part file: after a kill -9
         # they are what lets the rerun resume instead of starting over.
         self._journal.update(entry, state=Status.ACTIVE)
         self._journal.flush()
         try:
-            return await aiofiles.open(part, "ab" if offset else "wb", opener=open_no_follow)
+            return await writes.open_part(part, append=offset > 0, observe=observe)
         except OSError as exc:
             raise from_os_error(exc) from exc
 
-    async def _keep(self, entry: Entry, part: str, block: Block, total: int) -> None:
+    async def _keep(self, entry: Entry, part: str, block: Block, total: int, observe) -> None:
         """What came of a small body before it failed goes to its .part, to resume from."""
         if block.size:
-            file = await self._open_part(entry, part, 0)
+            file = await self._open_part(entry, part, 0, observe)
             try:
                 await self._write_blocks(file, block, entry.url, block.size, total, final=True)
             finally:
@@ -286,24 +303,26 @@ class Transfer:
             await writes.write(file, pieces)
             self._emit(FileProgress(url, size, done - block.size, total))
 
-    async def _write_small(self, entry: Entry, part: str, block: Block) -> int:
-        """A small body that came whole: write, close and rename it in one go (each aiofiles
-        call is a thread hop; per small file that cost dominates)."""
+    async def _write_small(self, entry: Entry, part: str, block: Block, check: FileCheck) -> int:
+        """A small body that came whole: check, write, close and rename it in one go (per small
+        file, a thread hop costs most), in the loop's thread unless there is much to hash."""
         pieces, size = block.take()
         body = pieces[0] if len(pieces) == 1 else b"".join(pieces)
         final = self.final_path(entry)
+        verify = check.verify_body if check.observe else None
         try:
-            if self._small_writes.inline:
-                self._small_writes.run(write_whole, part, final, body)
+            if self._small_writes.inline and (not verify or size <= INLINE_HASH_BYTES):
+                self._small_writes.run(write_whole, part, final, body, verify)
             else:
                 loop = asyncio.get_running_loop()
-                await loop.run_in_executor(None, write_whole, part, final, body)
+                await loop.run_in_executor(None, write_whole, part, final, body, verify)
         except OSError as exc:
             raise from_os_error(exc) from exc
         self._emit(FileProgress(entry.url, size, size, size))
         return size
 
-    async def _finish(self, entry: Entry, part: str) -> None:
+    async def _finish(self, entry: Entry, part: str, check: FileCheck) -> None:
+        check.verify()  # before the rename: a final name never holds bad bytes
         try:
             os.replace(part, self.final_path(entry))
         except OSError as exc:
@@ -314,26 +333,7 @@ class _RestartFromZero(Exception):
     """The server's answer to our Range request cannot be appended to the `.part` file."""
 
 
-class _StallWatch:
-    """Fails a transfer whose average speed over `window` seconds is below `floor` bytes/s.
-    The idle-read timeout catches a server that stops; this catches one that trickles."""
-
-    def __init__(self, floor: int, window: float) -> None:
-        self._floor, self._window = floor, window
-        self._since = time.monotonic()
-        self._mark = 0
-
-    def check(self, received: int, now: float | None = None) -> None:
-        now = time.monotonic() if now is None else now
-        if now - self._since < self._window:
-            return
-        speed = (received - self._mark) / (now - self._since)
-        if speed < self._floor:
-            raise StalledError(f"stalled: {speed:.0f} B/s for {now - self._since:.0f} s")
-        self._since, self._mark = now, received
-
-
-async def _gather(chunks, block: Block, watch: _StallWatch, received: Received) -> bool:
+async def _gather(chunks, block: Block, watch: StallWatch, received: Received) -> bool:
     """Read a small body into `block`: True once it has all come, False when it is still
     arriving after FLUSH_SECONDS (checked as pieces arrive, as in `_to_part`)."""
     since = time.monotonic()

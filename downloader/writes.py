@@ -12,8 +12,11 @@ import errno
 import os
 import time
 from collections.abc import Callable
+from typing import BinaryIO
 
 from .errors import from_os_error
+
+Observe = Callable[[list[bytes | memoryview]], None]
 
 
 class InlineWhileFast:
@@ -100,8 +103,43 @@ async def write(file, pieces: list[bytes | memoryview]) -> None:
         raise from_os_error(exc) from exc
 
 
-def write_whole(part: str, final: str, body: bytes | memoryview) -> None:
-    """A whole small body: write its `.part` and rename it, in one go."""
+class PartFile:
+    """A `.part` file written in the loop's default executor, one thread hop per block.
+    `observe` (a running hash) sees each block in that same hop, after it is written: the
+    event loop's thread never pays for it, and a block that failed to write is not seen."""
+
+    def __init__(self, file: BinaryIO, observe: Observe | None) -> None:
+        self._file, self._observe = file, observe
+
+    async def writelines(self, pieces: list[bytes | memoryview]) -> None:
+        await asyncio.get_running_loop().run_in_executor(None, self._write, pieces)
+
+    def _write(self, pieces: list[bytes | memoryview]) -> None:
+        self._file.writelines(pieces)
+        if self._observe is not None:
+            self._observe(pieces)
+
+    async def close(self) -> None:
+        await asyncio.get_running_loop().run_in_executor(None, self._file.close)
+
+
+async def open_part(part: str, *, append: bool, observe: Observe | None = None) -> PartFile:
+    """Open a `.part` file to write from its start, or to append to it (never through a link)."""
+    file = await asyncio.get_running_loop().run_in_executor(None, _open, part, append)
+    return PartFile(file, observe)
+
+
+def _open(part: str, append: bool) -> BinaryIO:
+    if append:
+        return open(part, "ab", opener=open_no_follow)
+    return open(part, "wb", opener=open_no_follow)
+
+
+def write_whole(part: str, final: str, body: bytes | memoryview, verify=None) -> None:
+    """A whole small body: check it (`verify` raises on a mismatch: nothing is written),
+    write its `.part` and rename it, in one go."""
+    if verify is not None:
+        verify(body)
     fd = open_no_follow(part, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
     try:
         view = memoryview(body)

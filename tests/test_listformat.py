@@ -122,14 +122,14 @@ def test_aria2c_rules(text, expected):
         ),
         (
             f"{A}\n checksum=sha-256=abc\n",
-            ListEntry(2, A, "checksum=sha-256=abc: a sha-256 digest is 64 hex digits"),
+            ListEntry(2, A, "checksum=sha-256=abc: sha256 has 64 hex digits, not 3"),
         ),
         (
             f"{A}\n checksum=adler32=0a0b0c0d\n",
             ListEntry(
                 2,
                 A,
-                "checksum=adler32=0a0b0c0d: unknown type 'adler32' "
+                "checksum=adler32=0a0b0c0d: unsupported algorithm 'adler32' "
                 "(known: md5, sha-1, sha-224, sha-256, sha-384, sha-512)",
             ),
         ),
@@ -260,12 +260,13 @@ def test_counts_as_item(line, counted):
         ("sha-224=" + "a" * 56, None),
         ("sha-384=" + "a" * 96, None),
         ("sha-512=" + "a" * 128, None),
-        ("md5=" + "0" * 31, "a md5 digest is 32 hex digits"),
-        ("md5=" + "g" * 32, "a md5 digest is 32 hex digits"),
-        (SHA256, "expected TYPE=HEX, e.g. sha-256=9f86d08..."),
-        ("", "expected TYPE=HEX, e.g. sha-256=9f86d08..."),
-        ("sha256=" + SHA256, "unknown type 'sha256' (known: md5, sha-1, sha-224, sha-256, "
-         "sha-384, sha-512)"),
+        ("md5=" + "0" * 31, "md5 has 32 hex digits, not 31"),
+        ("md5=" + "g" * 32, f"{'g' * 20!r} is not a hex digest"),
+        (SHA256, f"{SHA256[:40]!r} is not ALGORITHM=HEX (e.g. sha-256=9f86d0...)"),
+        ("", "'' is not ALGORITHM=HEX (e.g. sha-256=9f86d0...)"),
+        ("sha256=" + SHA256, None),  # integrity.py also takes sha256= and sha256:
+        ("crc32=" + "0" * 8, "unsupported algorithm 'crc32' (known: md5, sha-1, sha-224, "
+         "sha-256, sha-384, sha-512)"),
     ],
 )  # fmt: skip
 def test_checksum_problem(text, problem):
@@ -287,7 +288,7 @@ def test_checksum_problem(text, problem):
         (Item(url=A, subdir="/abs"), "dir: is an absolute path: give a path relative to the "
          "output folder"),
         (Item(url=A, name="a\0b"), "out: contains a NUL character"),
-        (Item(url=A, checksum="md5=1"), "checksum: a md5 digest is 32 hex digits"),
+        (Item(url=A, checksum="md5=1"), "checksum: md5 has 32 hex digits, not 1"),
         (Item(url=A, user="alice"), "user: expected USER:PASSWORD"),
         (Item(url=A, referer="a\nb"), "referer: contains a line break or NUL"),
         (Item(url=A, name=5), "out: not a str"),  # type: ignore[arg-type]

@@ -115,13 +115,13 @@ async def test_slow_small_file_cancelled_mid_body_keeps_its_part_and_resumes(ser
 
 
 async def test_small_files_that_come_at_once_are_written_whole(server, tmp_path, monkeypatch):
-    """The fast path stays: no .part opened through aiofiles (three thread hops) and no
-    journal commit before the file is done."""
+    """The fast path stays: no .part opened (three thread hops) and no journal commit
+    before the file is done."""
     bodies = {f"s{i}.bin": random_bytes(16_384, seed=i) for i in range(5)}
     urls = [server.url(server.add(name, body)) for name, body in bodies.items()]
     monkeypatch.setattr("downloader.transfer.FLUSH_SECONDS", 60.0)  # a busy machine's pauses
     opened = []
-    monkeypatch.setattr("downloader.transfer.aiofiles.open", lambda *a, **k: opened.append(a))
+    monkeypatch.setattr("downloader.writes.open_part", lambda *a, **k: opened.append(a))
 
     results = await fetch(urls, tmp_path)
 
