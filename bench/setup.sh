@@ -33,7 +33,7 @@ fi
 
 # adl itself, from this checkout, with the `fast` extra (uvloop) as its users would install it
 # for speed; the harness runs this checkout's code either way (python -m downloader).
-if ! "$PY" -c 'import aiohttp, aiofiles, tqdm, typer, uvloop' >/dev/null 2>&1; then
+if ! "$PY" -c 'import aiohttp, tqdm, typer, uvloop' >/dev/null 2>&1; then
     echo "setup: pip install -e .[fast]" >&2
     "$PY" -m pip install -q -e "$(dirname "$0")/..[fast]"
 else
