@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import random
 import subprocess
@@ -22,13 +23,42 @@ def _loopback_only(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
 
 
-@pytest.fixture
-async def server():
+@contextlib.asynccontextmanager
+async def serving():
     files = await FileServer().start()
     try:
         yield files
     finally:
         await files.close()
+
+
+@pytest.fixture
+async def server():
+    async with serving() as files:
+        yield files
+
+
+@pytest.fixture
+async def elsewhere():
+    """A second origin (another port): a mirror, or where a redirect leads."""
+    async with serving() as files:
+        yield files
+
+
+@pytest.fixture
+def reads_back(monkeypatch) -> list[int]:
+    """The sizes of the `.part` prefixes read back from disk to be hashed."""
+    from downloader import hashing
+
+    sizes: list[int] = []
+    hash_file = hashing.hash_file
+
+    def spy(hashes, path, size=None):
+        sizes.append(size)
+        return hash_file(hashes, path, size)
+
+    monkeypatch.setattr(hashing, "hash_file", spy)
+    return sizes
 
 
 def random_bytes(size: int, seed: int = 0) -> bytes:

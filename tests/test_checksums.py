@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from downloader import FileRetrying, Item, Notice, OptionsError, hashing, iter_downloads
+from downloader import FileRetrying, Item, Notice, OptionsError, iter_downloads
 from downloader.api import run_batch
 from downloader.hashing import FileCheck
 from downloader.inputs import entries_from_urls
@@ -113,20 +113,6 @@ async def test_a_bad_checksum_in_an_item_is_a_failed_line_with_no_request(server
 
 
 # -- resumed .part files are hashed -------------------------------------------------------------
-
-
-@pytest.fixture
-def reads_back(monkeypatch) -> list[int]:
-    """The sizes of the `.part` prefixes read back from disk to be hashed."""
-    sizes: list[int] = []
-    hash_file = hashing.hash_file
-
-    def spy(hashes, path, size=None):
-        sizes.append(size)
-        return hash_file(hashes, path, size)
-
-    monkeypatch.setattr(hashing, "hash_file", spy)
-    return sizes
 
 
 async def test_a_body_cut_mid_way_resumes_and_still_passes_the_check(server, tmp_path, reads_back):

@@ -27,19 +27,6 @@ def own(algo: str, body: bytes = WHOLE) -> Digest:
     return Digest(algo, hashlib.new(algo, body).digest())
 
 
-@pytest.fixture
-def reads_back(monkeypatch) -> list[int]:
-    sizes: list[int] = []
-    hash_file = hashing.hash_file
-
-    def spy(hashes, path, size=None):
-        sizes.append(size)
-        return hash_file(hashes, path, size)
-
-    monkeypatch.setattr(hashing, "hash_file", spy)
-    return sizes
-
-
 @pytest.mark.parametrize(
     ("expected", "carried", "offset", "headers", "hashed", "read_back"),
     [

@@ -3,23 +3,11 @@ an Item's fields): they apply to that item only, under the batch's origin rules.
 
 from __future__ import annotations
 
-import pytest
-
 from downloader import Item, download_all
 from downloader.options import Options
 from downloader.request import RequestPolicy
 
-from .fileserver import FileServer
 from .test_request import basic, headers_seen
-
-
-@pytest.fixture
-async def elsewhere():
-    files = await FileServer().start()
-    try:
-        yield files
-    finally:
-        await files.close()
 
 
 def batch_policy(**options) -> RequestPolicy:

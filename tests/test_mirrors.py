@@ -33,15 +33,6 @@ from .fileserver import Fault, FileServer
 MiB = 1024 * 1024
 
 
-@pytest.fixture
-async def mirror():
-    files = await FileServer().start()
-    try:
-        yield files
-    finally:
-        await files.close()
-
-
 async def fetch(items, dest: Path, *, sleep=None, events=None, **options) -> list[Result]:
     handler = events.append if events is not None else None
     batch = run_batch(
@@ -94,6 +85,12 @@ def test_failure_message_names_each_mirror_briefly(reasons, message):
 
 
 # --- against servers --------------------------------------------------------------------------
+
+
+@pytest.fixture
+def mirror(elsewhere):
+    """The second origin (conftest's `elsewhere`), as the mirror of `server`."""
+    return elsewhere
 
 
 async def test_a_404_moves_on_to_the_next_mirror(server, mirror, tmp_path):

@@ -167,15 +167,6 @@ def test_headers_follow_redirects_but_secrets_stay_with_their_origin(tmp_path):
 # --- a real server, and a second origin a redirect leads to -----------------------------------
 
 
-@pytest.fixture
-async def elsewhere():
-    files = await FileServer().start()
-    try:
-        yield files
-    finally:
-        await files.close()
-
-
 def headers_seen(server: FileServer, path: str) -> dict[str, str]:
     [headers] = [h for p, h in server.request_headers if p == path]
     return headers
