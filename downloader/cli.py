@@ -6,7 +6,6 @@ It parses flags, picks renderers, runs the batch and maps the outcome to an exit
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import gc
 import getpass
@@ -17,25 +16,27 @@ import sys
 import traceback
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import Annotated, NoReturn, TextIO
+from typing import TYPE_CHECKING, Annotated, NoReturn, TextIO
 
 import typer
 
 from . import cli_flags as flags
 from ._version import __version__
-from .api import prepare_dest, run_batch
 from .errors import AdlError, OptionsError
 from .events import Event, Notice
-from .inputs import ListEntry
-from .integrity import Checksums, load_checksums
+from .integrity import load_checksums
 from .journal import read_journal
 from .jsonlines import JsonLinesWriter
 from .options import OnExists, Options
 from .redact import for_display
 from .report import LineRenderer, Renderer, Tally, print_line
-from .request import RequestPolicy
-from .sources import ListSources
 from .status import read_status, status_data, status_lines
+
+if TYPE_CHECKING:  # at run time, `get` imports these: they bring aiohttp (~0.3 s of start-up)
+    from .inputs import ListEntry
+    from .integrity import Checksums
+    from .request import RequestPolicy
+    from .sources import ListSources
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -97,6 +98,10 @@ def get(
     json_lines: flags.JsonLines = False,
 ) -> None:
     settings = {name: value for name, value in locals().items() if name in Options.names()}
+    from .api import prepare_dest
+    from .request import RequestPolicy
+    from .sources import ListSources
+
     try:
         options = Options(
             **{**settings, "headers": tuple(headers or ()), "user": _with_password(user)},
@@ -185,6 +190,8 @@ def _run(
     # Everything imported so far lives as long as the process: keep it out of the garbage
     # collector's full passes, which otherwise walk it again and again during a batch.
     gc.freeze()
+    import asyncio  # here: `adl --version` and `adl status` start faster without it
+
     try:
         with asyncio.Runner(loop_factory=_loop_factory()) as runner:
             entries = lists.entries(warn=lambda message: on_event(Notice(message)))
@@ -228,6 +235,8 @@ async def _batch(
 ) -> bool:
     """Run the batch; True if Ctrl-C or SIGTERM stopped it. The first signal cancels the
     batch (partial files and the journal are kept); a second one exits at once."""
+    import asyncio
+
     task = asyncio.current_task()
     assert task is not None
     loop = asyncio.get_running_loop()
@@ -246,6 +255,8 @@ async def _batch(
         loop.add_signal_handler(sig, on_signal)
     ticker = asyncio.create_task(_tick(renderer))
     try:
+        from .api import run_batch
+
         results = run_batch(entries, folder, options, on_event, policy=policy, checksums=checksums)
         async with contextlib.aclosing(results):
             async for _ in results:
@@ -260,6 +271,8 @@ async def _batch(
 
 async def _tick(renderer: Renderer) -> None:
     """Redraw the progress on a timer: the clock and the rate move while nothing arrives."""
+    import asyncio
+
     while True:
         renderer.tick()
         await asyncio.sleep(0.2)

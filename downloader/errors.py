@@ -2,22 +2,25 @@
 
 Everything aiohttp and the OS can raise is mapped to these classes at one boundary
 (`from_exception`), so the engine decides on `retryable` and never on library types,
-and the message a user reads is written here once.
+and the message a user reads is written here once. aiohttp is imported by the mapping
+functions, not by this module: `adl --version`, `--help` and `status` need these classes
+and must not pay ~0.3 s for aiohttp's import.
 """
 
 from __future__ import annotations
 
-import asyncio
 import errno
 import os
 import re
 import ssl
 from http import HTTPStatus
-
-import aiohttp
-from aiohttp.http_exceptions import HttpProcessingError, TransferEncodingError
+from typing import TYPE_CHECKING
 
 from .retry import is_retryable_status
+
+if TYPE_CHECKING:
+    import aiohttp
+    from aiohttp.http_exceptions import HttpProcessingError
 
 
 class AdlError(Exception):
@@ -150,6 +153,9 @@ def from_exception(exc: BaseException) -> DownloadError:
     """Map an aiohttp / asyncio / OS exception raised during a transfer to a DownloadError."""
     if isinstance(exc, DownloadError):
         return exc
+    import aiohttp  # imported by then: a transfer raised this
+    from aiohttp.http_exceptions import HttpProcessingError
+
     if isinstance(exc, aiohttp.ClientConnectorDNSError):
         return HostNotFoundError(f"cannot resolve host {exc.host}")
     # Before ClientConnectorError: the TLS errors are its subclasses, and their os_error's
@@ -172,7 +178,8 @@ def from_exception(exc: BaseException) -> DownloadError:
         return IncompleteBodyError("connection cut mid-body")
     if isinstance(exc, aiohttp.ConnectionTimeoutError):
         return ConnectError("connect timed out")
-    if isinstance(exc, aiohttp.SocketTimeoutError | asyncio.TimeoutError | TimeoutError):
+    # asyncio.TimeoutError is TimeoutError since 3.11
+    if isinstance(exc, aiohttp.SocketTimeoutError | TimeoutError):
         return NetworkError("read timed out")
     if isinstance(exc, aiohttp.InvalidURL):
         return DownloadError(f"invalid URL: {exc}")
@@ -233,6 +240,9 @@ def _from_response_error(exc: aiohttp.ClientResponseError | HttpProcessingError)
     """aiohttp reports a response its parser rejects as ClientResponseError(400), with the
     parser's multi-line dump as the message, though the server never sent a 400. (We never
     call raise_for_status, so one with no parser error behind it is unexpected.)"""
+    import aiohttp
+    from aiohttp.http_exceptions import HttpProcessingError, TransferEncodingError
+
     parser_error = exc if isinstance(exc, HttpProcessingError) else exc.__cause__
     if not isinstance(parser_error, HttpProcessingError):
         assert isinstance(exc, aiohttp.ClientResponseError)

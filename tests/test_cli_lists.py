@@ -160,3 +160,25 @@ def test_retries_help_names_exactly_the_statuses_retried(runner):  # noqa: F811
     named = ", ".join(str(s) for s in sorted(RETRYABLE_STATUSES))
     assert f"HTTP {named}" in text
     assert "5xx" not in text
+
+
+# --- start-up ------------------------------------------------------------------------------
+
+
+def test_version_help_and_status_start_without_importing_aiohttp(tmp_path):
+    """aiohttp's import is ~0.3 s (it builds SSL contexts): commands that send no request
+    must not pay it. The child reports, as it exits, whether aiohttp was imported."""
+    import subprocess
+
+    child = (
+        "import atexit, sys\n"
+        "atexit.register(lambda: print('aiohttp' in sys.modules, file=sys.stderr))\n"
+        "from downloader.cli import main\n"
+        "sys.argv = ['adl', *sys.argv[1:]]\n"
+        "main()\n"
+    )
+    for args in (["--version"], ["--help"], ["get", "--help"], ["status", "-o", str(tmp_path)]):
+        done = subprocess.run(
+            [sys.executable, "-c", child, *args], capture_output=True, text=True, timeout=60
+        )
+        assert done.stderr.splitlines()[-1] == "False", (args, done.stderr)
