@@ -12,7 +12,6 @@ from __future__ import annotations
 import errno
 import os
 import re
-import ssl
 from http import HTTPStatus
 from typing import TYPE_CHECKING
 
@@ -214,6 +213,8 @@ def from_tls_error(exc: aiohttp.ClientConnectorError) -> DownloadError:
         return TLSError(f"certificate verify failed: {verify.rstrip('.')}")
     if getattr(cause, "reason", None) == _CERTIFICATE_REQUIRED:
         return TLSError(_tls_alert(cause))
+    import ssl  # loaded by aiohttp by now; not at this module's import (start-up)
+
     if isinstance(cause, ssl.SSLEOFError | ssl.SSLZeroReturnError | ssl.SSLSyscallError):
         return ConnectError(f"cannot connect to {exc.host}:{exc.port}: TLS handshake cut short")
     if getattr(cause, "reason", None) in _NOT_TLS:
@@ -229,6 +230,8 @@ def _tls_alert(cause: BaseException | None) -> str:
     """What a TLS alert from the server says ("" when `cause` is none), e.g. "the server
     rejected the TLS session: tlsv1 alert unknown ca" (it does not trust our certificate)."""
     reason = getattr(cause, "reason", None)
+    import ssl
+
     if not isinstance(cause, ssl.SSLError) or not reason or "ALERT" not in reason:
         return ""
     if reason == _CERTIFICATE_REQUIRED:
