@@ -136,7 +136,9 @@ class Engine:
                 return self._journal.rename(entry, entry.name, taken=self._transfer.name_taken)
         return entry
 
-    def _skipped(self, item: ListEntry, entry: Entry, why: str, size: int, received=None) -> Result:
+    def _skipped(
+        self, item: ListEntry, entry: Entry, why: str, size: int, checksum: str | None = None
+    ) -> Result:
         if entry.state is not Status.DONE:
             self._journal.update(entry, state=Status.SKIPPED, size=size, error=why)
         return Result(
@@ -146,7 +148,7 @@ class Engine:
             error=None,
             bytes=size,
             line_no=item.line_no,
-            checksum=received and received.check.verified,
+            checksum=checksum,
         )
 
     async def _download(self, item: ListEntry, entry: Entry) -> Result:
@@ -159,7 +161,8 @@ class Engine:
         if rehash and await received.check.recheck(
             self._transfer.final_path(entry), entry, self._emit
         ):
-            return self._report(self._skipped(item, entry, "", entry.size, received))
+            verified = received.check.verified
+            return self._report(self._skipped(item, entry, "", entry.size, verified))
         tried = Tried((item.url,) if own is None else own.urls)
         policy, named = self._policy.for_item(own), own is not None and bool(own.name)
         for url in tried.urls:

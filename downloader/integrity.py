@@ -83,17 +83,6 @@ def parse_checksum(spec: str) -> Digest:
     return from_hex(algo, match[2])
 
 
-def checksum_error(spec: str | None) -> str | None:
-    """Why an item's checksum cannot be used, or None (also when it has none)."""
-    if spec is None:
-        return None
-    try:
-        parse_checksum(spec)
-    except ValueError as exc:
-        return f"checksum: {exc}"
-    return None
-
-
 class Checksums:
     """NAME -> digest, from a checksums file. Values are kept as bare digest bytes (their
     size says the algorithm): a manifest of a million files stays a modest dict."""

@@ -213,7 +213,7 @@ class Transfer:
     ) -> int:
         """The body into the final file; returns the file's size."""
         part = self.final_path(entry, create=True) + PART_SUFFIX
-        observe = await received.check.begin(entry.name, part, offset, response.headers)
+        await received.check.begin(entry.name, part, offset, response.headers)
         watch = StallWatch(self._options.stall_speed, self._options.stall_time)
         block = Block(self._options.chunk_size)
         chunks = response.content.iter_chunks()
@@ -224,7 +224,7 @@ class Transfer:
             try:
                 whole = await _gather(chunks, block, watch, received)
             except BaseException:  # a cut, a timeout, Ctrl-C: keep what came
-                await self._keep(entry, part, block, total, observe)
+                await self._keep(entry, part, block, total, received.check.observe)
                 raise
             if whole and block.size == total:
                 return await self._write_small(entry, part, block, received.check)

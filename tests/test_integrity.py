@@ -7,9 +7,9 @@ import hashlib
 import pytest
 
 from downloader.errors import OptionsError
+from downloader.inputs import checksum_problem
 from downloader.integrity import (
     Digest,
-    checksum_error,
     load_checksums,
     parse_checksum,
     parse_checksum_line,
@@ -62,13 +62,13 @@ def test_checksum_specs_as_aria2c_writes_them_and_close_spellings(spec, algo):
 def test_bad_checksum_specs_say_why(spec, says):
     with pytest.raises(ValueError, match=says):
         parse_checksum(spec)
-    assert says in (checksum_error(spec) or "")
+    assert says in (checksum_problem(spec) or "")
 
 
-def test_checksum_error_is_none_for_a_good_spec_or_none():
-    assert checksum_error(None) is None
-    assert checksum_error(f"sha-256={SHA256}") is None
-    assert checksum_error("sha-256=zz") == "checksum: 'zz' is not a hex digest"
+def test_checksum_problem_is_none_for_a_good_spec():
+    """What a list's `checksum=` and an Item's checksum are checked with (inputs.py)."""
+    assert checksum_problem(f"sha-256={SHA256}") is None
+    assert checksum_problem("sha-256=zz") == "'zz' is not a hex digest"
 
 
 # -- checksums files ---------------------------------------------------------------------------
