@@ -24,6 +24,7 @@ from typing import Any
 
 import aiohttp
 
+from .buffers import READ_BUFSIZE
 from .engine import Engine, Sleep
 from .errors import OptionsError
 from .events import Event, Notice
@@ -193,7 +194,7 @@ async def _run(
             policy.cookies.kept_in(http.cookie_jar, emit),  # a caller's session: its jar
         ):
             requester = Requester(
-                http, policy, max_redirects=options.max_redirects, read_bufsize=options.chunk_size
+                http, policy, max_redirects=options.max_redirects, read_bufsize=READ_BUFSIZE
             )
             transfer = Transfer(requester, folder, options, journal, emit, checksums)
             items = _aiter(entries)

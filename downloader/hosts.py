@@ -23,6 +23,7 @@ from collections.abc import Awaitable, Callable
 from .errors import HostDownError
 
 Sleep = Callable[[float], Awaitable[None]]
+PRUNE_PAUSES_AT = 1024
 
 
 def host_of(url: str) -> str:
@@ -89,18 +90,43 @@ def down_message(host: str, reason: str, *, tried: bool) -> str:
 
 
 class Hosts:
-    """Per-host caps, pauses and health for one batch."""
+    """Per-host caps, pauses and health for one batch.
+
+    A batch over a billion URLs may meet a million hosts: only hosts with a file in flight,
+    a pause still running or a dead verdict are remembered (`_forget`), so these tables stay
+    the size of what is in flight, not of what the batch has seen."""
 
     def __init__(self, per_host: int, slots: asyncio.Semaphore, sleep: Sleep) -> None:
         self._per_host = per_host
         self.slots = slots
         self.sleep = sleep
+        self._visitors: dict[str, int] = {}  # files in flight per host
         self._limits: dict[str, asyncio.Semaphore] = {}
         self._paused_until: dict[str, float] = {}
+        self._pauses_after_pruning = PRUNE_PAUSES_AT
         self._health: dict[str, Health] = {}
 
     def visit(self, host: str) -> Visit:
+        self._visitors[host] = self._visitors.get(host, 0) + 1
         return Visit(self, host)
+
+    def left(self, host: str) -> None:
+        """A file's visit to `host` is over (paired with `visit`)."""
+        visitors = self._visitors.pop(host) - 1
+        if visitors:
+            self._visitors[host] = visitors
+        else:
+            self._forget(host)
+
+    def _forget(self, host: str) -> None:
+        """No file of `host` is in flight: its cap has no holder or waiter, and a host that
+        is not dead needs no health record (a new one starts at its next connect failure)."""
+        self._limits.pop(host, None)
+        health = self._health.get(host)
+        if health is not None and health.dead is None:
+            del self._health[host]
+        if self._paused_until.get(host, 0.0) <= time.monotonic():
+            self._paused_until.pop(host, None)
 
     def limit(self, host: str) -> asyncio.Semaphore | None:
         """The host's connection cap; None when hosts are not capped."""
@@ -112,8 +138,15 @@ class Hosts:
         return limit
 
     def back_off(self, host: str, delay: float) -> None:
-        until = time.monotonic() + delay
-        self._paused_until[host] = max(until, self._paused_until.get(host, 0.0))
+        now = time.monotonic()
+        self._paused_until[host] = max(now + delay, self._paused_until.get(host, 0.0))
+        if len(self._paused_until) >= self._pauses_after_pruning:
+            # Pauses of hosts no file visits any more: dropped once they have run out, in
+            # one sweep each time the table doubles (amortized: no timer, no per-file cost).
+            ended = [h for h, until in self._paused_until.items() if until <= now]
+            for ended_host in ended:
+                del self._paused_until[ended_host]
+            self._pauses_after_pruning = max(PRUNE_PAUSES_AT, 2 * len(self._paused_until))
 
     def paused_until(self, host: str) -> float:
         return self._paused_until.get(host, 0.0)
@@ -186,6 +219,7 @@ class Visit:
         health = self._hosts.health(self.host)
         if health is not None:
             health.leave(self)
+        self._hosts.left(self.host)
 
     async def _wait_for(self, health: Health) -> None:
         if health.dead is not None:

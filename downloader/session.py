@@ -8,13 +8,19 @@ caller's session too.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 import aiohttp
 
 from .options import Options
 from .request import USER_AGENT
+
+# aiohttp drops a cached DNS answer only when its host is looked up again after the TTL: over
+# a million hosts the cache would keep a million answers. Emptying it every TTL keeps only
+# the hosts of the last few minutes (a host still in use is looked up again, once).
+DNS_TTL_SECONDS = 300
 
 
 @asynccontextmanager
@@ -25,7 +31,7 @@ async def open_session(
         yield given
         return
     connector = aiohttp.TCPConnector(
-        limit=options.jobs, limit_per_host=options.per_host, ttl_dns_cache=300
+        limit=options.jobs, limit_per_host=options.per_host, ttl_dns_cache=DNS_TTL_SECONDS
     )
     timeout = aiohttp.ClientTimeout(
         total=None, sock_connect=options.connect_timeout, sock_read=options.timeout
@@ -40,7 +46,19 @@ async def open_session(
         # cost two thread hops per request). proxy.py reads the *_proxy variables instead.
         trust_env=False,
     ) as session:
-        yield session
+        forgetting = asyncio.create_task(forget_dns_answers(connector, asyncio.sleep))
+        try:
+            yield session
+        finally:
+            forgetting.cancel()
+
+
+async def forget_dns_answers(
+    connector: aiohttp.TCPConnector, sleep: Callable[[float], Awaitable[None]]
+) -> None:
+    while True:
+        await sleep(DNS_TTL_SECONDS)
+        connector.clear_dns_cache()
 
 
 def _cookie_jar() -> aiohttp.CookieJar:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import stat
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -18,11 +17,11 @@ from typing import NamedTuple
 import aiohttp
 
 from . import resume, writes
+from .buffers import BufferBudget
 from .errors import (
     ChecksumError,
     DownloadError,
     HTTPStatusError,
-    IncompleteBodyError,
     RedirectError,
     from_exception,
     from_os_error,
@@ -39,7 +38,16 @@ from .options import OnExists, Options
 from .request import REDIRECT_STATUSES, Requester
 from .retry import parse_retry_after
 from .stall import StallWatch
-from .writes import Block, InlineWhileFast, Observe, write_whole
+from .writes import (
+    Block,
+    InlineWhileFast,
+    Observe,
+    check_length,
+    existing_size,
+    part_size,
+    unlink,
+    write_whole,
+)
 
 FLUSH_SECONDS = 1.0  # longest a received byte waits in memory before it goes to the .part
 INLINE_HASH_BYTES = 64 * 1024  # a small body hashed in the loop's thread: ~40 µs at most
@@ -82,6 +90,7 @@ class Transfer:
         self.dest = dest
         self._folder = str(dest)  # paths are joined as strings: pathlib costs per file add up
         self._small_writes = InlineWhileFast()
+        self._budget = BufferBudget(options.chunk_size)
         self._options = options
         self._journal = journal
         self._emit = emit
@@ -117,11 +126,11 @@ class Transfer:
             except _RestartFromZero:
                 pass  # never when allow_resume is False: no Range was sent (resume.decide)
             except ChecksumError as error:
-                _unlink(self.part_path(entry))  # bad bytes are not kept, not even to resume
+                unlink(self.part_path(entry))  # bad bytes are not kept, not even to resume
                 if not received.check.may_refetch():
                     raise
                 self._emit(FileRetrying(entry.url, 1, 0.0, f"{error}; fetching it from zero"))
-            _unlink(self.part_path(entry))
+            unlink(self.part_path(entry))
             entry = self._journal.update(entry, etag=None, last_modified=None, total=None)
             allow_resume = False
 
@@ -130,7 +139,7 @@ class Transfer:
         offset, headers = 0, self._identity
         # Without a validator there is nothing to resume safely: skip looking at the disk.
         if allow_resume and (entry.etag or entry.last_modified):
-            offset = _existing_size(self.part_path(entry))
+            offset = existing_size(self.part_path(entry))
             ranged = resume.request_headers(offset, known)
             if ranged:
                 headers = {**headers, **ranged}
@@ -189,7 +198,7 @@ class Transfer:
             suggested,
             taken=lambda n: not overwrite and self.name_taken(n),
         )
-        _unlink(self.part_path(entry))
+        unlink(self.part_path(entry))
         return renamed
 
     def _start(self, entry: Entry, response, offset: int, total) -> tuple[Entry, FileStarted]:
@@ -214,9 +223,16 @@ class Transfer:
         """The body into the final file; returns the file's size."""
         part = self.final_path(entry, create=True) + PART_SUFFIX
         await received.check.begin(entry.name, part, offset, response.headers)
-        watch = StallWatch(self._options.stall_speed, self._options.stall_time)
-        block = Block(self._options.chunk_size)
+        with self._budget.stream():
+            block = Block(self._budget)
+            try:
+                return await self._body(entry, part, response, block, offset, total, received)
+            finally:
+                block.drop()
+
+    async def _body(self, entry, part, response, block, offset, total, received) -> int:
         chunks = response.content.iter_chunks()
+        watch = StallWatch(self._options.stall_speed, self._options.stall_time)
         if offset == 0 and total is not None and total <= block.limit:
             # A small body that comes within FLUSH_SECONDS is written whole: one thread hop
             # or none, where a .part costs a journal commit and three. One still arriving
@@ -259,11 +275,14 @@ class Transfer:
                 # A slow transfer still reaches the disk every FLUSH_SECONDS: what is on
                 # disk is what a rerun after kill -9 does not fetch again.
                 overdue = now - last_write >= FLUSH_SECONDS
-                if full or overdue:
+                # Past the batch's buffer budget, what this one holds goes first (buffers.py).
+                over = self._budget.full()
+                if full or overdue or over:
                     await self._write_blocks(
-                        file, block, entry.url, offset + got, total, final=overdue
+                        file, block, entry.url, offset + got, total, final=overdue or over
                     )
                     last_write = now
+                    await self._budget.room()
         finally:
             # Whatever arrived before a cut connection or a Ctrl-C still goes to disk: the
             # next attempt resumes from the size of the .part file.
@@ -271,7 +290,7 @@ class Transfer:
                 await self._write_blocks(file, block, entry.url, offset + got, total, final=True)
             finally:
                 await file.close()
-        _check_length(offset + got, total)
+        check_length(offset + got, total)
         await self._finish(entry, part, received.check)
         return offset + got
 
@@ -300,7 +319,10 @@ class Transfer:
         """Write every whole block gathered so far; with `final`, the rest too."""
         while block.size >= block.limit or (final and block.size):
             pieces, size = block.take()
-            await writes.write(file, pieces)
+            try:
+                await writes.write(file, pieces)
+            finally:
+                block.written(size)
             self._emit(FileProgress(url, size, done - block.size, total))
 
     async def _write_small(self, entry: Entry, part: str, block: Block, check: FileCheck) -> int:
@@ -318,6 +340,8 @@ class Transfer:
                 await loop.run_in_executor(None, write_whole, part, final, body, verify)
         except OSError as exc:
             raise from_os_error(exc) from exc
+        finally:
+            block.written(size)
         self._emit(FileProgress(entry.url, size, size, size))
         return size
 
@@ -345,38 +369,3 @@ async def _gather(chunks, block: Block, watch: StallWatch, received: Received) -
         if now - since >= FLUSH_SECONDS:
             return False
     return True
-
-
-def _check_length(size: int, total: int | None) -> None:
-    if total is None or size == total:
-        return
-    if size < total:
-        raise IncompleteBodyError(f"body cut short: {size} of {total} bytes")
-    raise DownloadError(f"body longer than announced: {size} > {total} bytes")
-
-
-def _existing_size(part: str) -> int:
-    """Bytes in a `.part` file to resume from."""
-    try:
-        return part_size(part)
-    except OSError as exc:
-        raise from_os_error(exc) from exc
-
-
-def part_size(part: str) -> int:
-    """Size of a `.part` file; a link or anything else planted there counts as nothing (it
-    is replaced, never followed). Other errors than a missing file are raised."""
-    try:
-        info = os.lstat(part)
-    except FileNotFoundError:
-        return 0
-    return info.st_size if stat.S_ISREG(info.st_mode) else 0
-
-
-def _unlink(path: str) -> None:
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        pass
-    except OSError as exc:
-        raise from_os_error(exc) from exc

@@ -10,11 +10,13 @@ from __future__ import annotations
 import asyncio
 import errno
 import os
+import stat
 import time
 from collections.abc import Callable
 from typing import BinaryIO
 
-from .errors import from_os_error
+from .buffers import BufferBudget
+from .errors import DownloadError, IncompleteBodyError, from_os_error
 
 Observe = Callable[[list[bytes | memoryview]], None]
 
@@ -52,21 +54,42 @@ class InlineWhileFast:
 
 class Block:
     """Pieces of a body gathered into writes of exactly `limit` bytes (the last one may be
-    shorter). Pieces are split with memoryviews, so no byte is copied on the way."""
+    shorter). Pieces are split with memoryviews, so no byte is copied on the way. What it
+    holds counts against the batch's `budget` from `add` until `written` (or `drop`)."""
 
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
+    def __init__(self, budget: BufferBudget) -> None:
+        self.limit = budget.block_size()
+        self._budget = budget
         self._pieces: list[bytes | memoryview] = []
         self.size = 0
+        self._taken = 0  # given to the writer, not yet written
 
     def add(self, piece: bytes) -> bool:
         """Keep `piece`; True when a whole block is ready to `take`."""
         self._pieces.append(piece)
         self.size += len(piece)
+        self._budget.take(len(piece))
         return self.size >= self.limit
 
     def take(self) -> tuple[list[bytes | memoryview], int]:
         """The next block: `limit` bytes, or all that is left when less."""
+        pieces, size = self._split()
+        self._taken += size
+        return pieces, size
+
+    def written(self, size: int) -> None:
+        """`size` bytes of what was taken left memory (written, or failed to be): blocks
+        follow the budget's share from now on."""
+        self._taken -= size
+        self._budget.give(size)
+        self.limit = self._budget.block_size()
+
+    def drop(self) -> None:
+        """The transfer is over: nothing it still holds counts any more."""
+        self._budget.give(self.size + self._taken)
+        self._pieces, self.size, self._taken = [], 0, 0
+
+    def _split(self) -> tuple[list[bytes | memoryview], int]:
         if self.size <= self.limit:
             pieces, size = self._pieces, self.size
             self._pieces, self.size = [], 0
@@ -160,3 +183,41 @@ def open_no_follow(path, flags: int) -> int:
             raise
     os.unlink(path)
     return os.open(path, flags | os.O_NOFOLLOW | os.O_CREAT | os.O_EXCL, 0o644)
+
+
+# -- the .part file's size and end ----------------------------------------------------------
+
+
+def check_length(size: int, total: int | None) -> None:
+    if total is None or size == total:
+        return
+    if size < total:
+        raise IncompleteBodyError(f"body cut short: {size} of {total} bytes")
+    raise DownloadError(f"body longer than announced: {size} > {total} bytes")
+
+
+def existing_size(part: str) -> int:
+    """Bytes in a `.part` file to resume from."""
+    try:
+        return part_size(part)
+    except OSError as exc:
+        raise from_os_error(exc) from exc
+
+
+def part_size(part: str) -> int:
+    """Size of a `.part` file; a link or anything else planted there counts as nothing (it
+    is replaced, never followed). Other errors than a missing file are raised."""
+    try:
+        info = os.lstat(part)
+    except FileNotFoundError:
+        return 0
+    return info.st_size if stat.S_ISREG(info.st_mode) else 0
+
+
+def unlink(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        raise from_os_error(exc) from exc

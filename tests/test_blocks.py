@@ -5,6 +5,7 @@ import asyncio
 
 import pytest
 
+from downloader.buffers import BufferBudget
 from downloader.writes import Block as _Block
 from downloader.writes import InlineWhileFast as _InlineWhileFast
 from downloader.writes import write as _write
@@ -22,7 +23,7 @@ from downloader.writes import write as _write
     ],
 )
 def test_blocks_have_the_limit_size_until_the_last(limit, pieces, blocks):
-    block = _Block(limit)
+    block = _Block(BufferBudget(limit))
     written = []
     for piece in pieces:
         if block.add(piece):

@@ -115,7 +115,13 @@ async def test_a_url_on_a_pipe_downloads_before_the_pipe_closes(server, tmp_path
 
 async def test_ctrl_c_stops_a_run_whose_pipe_is_still_open(server, tmp_path):
     process = await start_reading_stdin(tmp_path / "out")
-    await asyncio.sleep(0.5)  # started, waiting for a line that never comes
+    # Started (its journal is open), waiting for a line that never comes. Polled, not a
+    # fixed sleep: on a loaded machine start-up alone can take longer than any guess.
+    for _ in range(200):
+        if (tmp_path / "out" / ".adl" / "journal.sqlite").exists():
+            break
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(0.2)  # the journal opens just before the loop reads the pipe
     process.send_signal(signal.SIGINT)
 
     # The pipe stays open: the run must end on the signal, not on the end of its input.

@@ -7,6 +7,7 @@ through a caller's session with a trace hook, and backoff goes through a fake sl
 
 from __future__ import annotations
 
+import asyncio
 import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -18,7 +19,7 @@ from aiohttp import web
 from downloader.api import run_batch
 from downloader.errors import ConnectError, from_exception
 from downloader.events import Event, Notice
-from downloader.hosts import Health, down_message
+from downloader.hosts import Health, Hosts, down_message
 from downloader.inputs import entries_from_urls
 from downloader.options import Options
 from downloader.results import Result, State
@@ -227,3 +228,51 @@ async def test_files_of_other_hosts_go_on_while_a_dead_host_is_probed(
 
     assert [r.state for r in results[20:]] == [State.DONE] * 20
     assert all(r.state is State.FAILED and dead in r.error for r in results[:20])
+
+
+# -- memory over many hosts --------------------------------------------------------------------
+
+
+async def test_host_tables_hold_only_what_is_in_flight_paused_or_dead():
+    """A billion URLs over a million hosts must not leave a record per host: caps, health
+    and ended pauses go when a host's last file leaves; a dead verdict and a running pause
+    stay (they decide later files)."""
+    hosts = Hosts(per_host=2, slots=asyncio.Semaphore(10), sleep=FakeSleep())
+    for n in range(3000):
+        visit = hosts.visit(f"h{n}.example")
+        async with visit:
+            if n % 3 == 0:  # failed once, then answered: up again
+                visit.failed_to_connect("refused", final=False)
+                visit.answered()
+            if n % 5 == 0:
+                hosts.back_off(visit.host, 0.0)  # a pause that has run out
+        visit.leave()
+    dead = hosts.visit("dead.example")
+    async with dead:
+        dead.failed_to_connect("refused", final=True)
+    dead.leave()
+    paused = hosts.visit("paused.example")
+    hosts.back_off(paused.host, 3600)
+    paused.leave()
+
+    assert set(hosts._health) == {"dead.example"}
+    assert set(hosts._paused_until) <= {"paused.example"} | {f"h{n}.example" for n in range(3000)}
+    assert len(hosts._paused_until) < 1100  # pruned as the table doubled
+    assert "paused.example" in hosts._paused_until
+    assert hosts._limits == {} and hosts._visitors == {}
+
+
+async def test_a_hosts_cap_outlives_a_visit_while_others_wait_on_it():
+    hosts = Hosts(per_host=1, slots=asyncio.Semaphore(10), sleep=FakeSleep())
+    first, second = hosts.visit("h"), hosts.visit("h")
+    await first.__aenter__()
+    waiting = asyncio.ensure_future(second.__aenter__())
+    await asyncio.sleep(0)
+    assert not waiting.done()  # the cap holds
+    await first.__aexit__(None, None, None)
+    first.leave()
+    await waiting  # the same semaphore was released to it, not a new one made
+    assert hosts._visitors == {"h": 1}
+    await second.__aexit__(None, None, None)
+    second.leave()
+    assert hosts._limits == {} and hosts._visitors == {}
