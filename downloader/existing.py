@@ -70,7 +70,7 @@ class Existing:
             info = os.lstat(self._transfer.final_path(entry))
         except FileNotFoundError:
             return entry
-        answer = await self._head(item, hosts)
+        answer = await self._head(item, hosts) if stat.S_ISREG(info.st_mode) else None
         if answer is None or not size_confirmed(*answer, info.st_size):
             return self._foreign(item, entry, info.st_size)
         found = validators_from_headers(answer[1])

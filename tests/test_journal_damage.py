@@ -7,6 +7,7 @@ file (--on-exists); a `.part` is kept but, without validators, restarts from zer
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import sqlite3
@@ -16,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from downloader import State, download_all, iter_downloads
+from downloader import Item, State, download_all, iter_downloads
 from downloader import journalschema as schema
 from downloader.cli import app
 from downloader.existing import size_confirmed
@@ -248,6 +249,21 @@ async def test_an_unconfirmed_file_is_foreign_under_on_exists(server, tmp_path):
     assert [r.state for r in results] == [State.DONE, State.DONE]
     assert [r.path.name for r in results if r.path] == ["a.1.bin", "b.1.bin"]
     assert (out / "a.bin").read_bytes() == b"other size"  # never overwritten
+
+
+async def test_with_check_integrity_a_confirmed_file_is_hashed_too(server, tmp_path):
+    body = b"the real bytes"
+    server.add("a.bin", body)
+    out = tmp_path / "out"
+    garbage(a_journal(out))
+    (out / "a.bin").write_bytes(b"the fake bytes")  # the size the server says, not the bytes
+    item = Item(url=server.url("a.bin"), checksum=f"sha-256={hashlib.sha256(body).hexdigest()}")
+
+    [result] = await download_all([item], out, check_integrity=True)
+
+    assert result.state is State.DONE
+    assert (out / "a.bin").read_bytes() == body
+    assert server.heads["a.bin"] == 1
 
 
 async def test_an_interrupted_rebuild_goes_on_in_the_next_run(server, tmp_path):
