@@ -11,7 +11,7 @@ for r in results.failed:
 from typing import TYPE_CHECKING as _TYPE_CHECKING
 
 from ._version import __version__
-from .errors import AdlError, JournalBusyError, OptionsError
+from .errors import AdlError, JournalBusyError, NewerJournalError, OptionsError
 from .events import (
     Event,
     EventHandler,
@@ -50,6 +50,7 @@ __all__ = [
     "FileStarted",
     "Item",
     "JournalBusyError",
+    "NewerJournalError",
     "Notice",
     "OnExists",
     "OptionsError",

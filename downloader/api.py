@@ -26,12 +26,13 @@ import aiohttp
 
 from .buffers import READ_BUFSIZE
 from .engine import Engine, Sleep
-from .errors import OptionsError
+from .errors import DamagedJournalError, OptionsError
 from .events import Event, Notice
 from .inputs import ListEntry, entries_from_urls
 from .integrity import Checksums, load_checksums
 from .items import Item
-from .journal import COMMIT_EVERY_SECONDS, Journal, MemoryJournal, open_journal
+from .journal import COMMIT_EVERY_SECONDS, JOURNAL_DIR, Journal, MemoryJournal, open_journal
+from .journalfile import end_rebuild
 from .options import MiB, OnExists, Options
 from .request import Requester, RequestPolicy
 from .results import BatchResult, Result
@@ -189,6 +190,8 @@ async def _run(
     journal = _journal_or_memory(folder, options, emit)
     committer = asyncio.create_task(_commit_on_a_timer(journal))
     try:
+        if journal.recovered:  # a damaged journal was moved aside: say so, once
+            emit(Notice(journal.recovered))
         async with (
             open_session(options, session) as http,
             policy.cookies.kept_in(http.cookie_jar, emit),  # a caller's session: its jar
@@ -207,6 +210,8 @@ async def _run(
             async with aclosing(items), aclosing(results):
                 async for result in results:
                     yield result
+        if journal.rebuilding:  # every listed URL has its row again
+            end_rebuild(folder / JOURNAL_DIR)
     finally:
         committer.cancel()  # cancelled while it waits: it never touches the closed journal
         journal.close()
@@ -285,7 +290,7 @@ def _journal_or_memory(folder: Path, options: Options, emit: Callable[[Event], N
     runs and each file fails or succeeds on its own, just without resumability."""
     try:
         return open_journal(folder, persistent=options.resume)
-    except (OSError, sqlite3.Error) as exc:
+    except (OSError, sqlite3.Error, DamagedJournalError) as exc:
         reason = getattr(exc, "strerror", None) or str(exc)
         emit(Notice(f"cannot keep a journal in {folder}: {reason}; this run cannot be resumed"))
         return MemoryJournal()

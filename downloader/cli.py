@@ -12,6 +12,7 @@ import getpass
 import json
 import os
 import signal
+import sqlite3
 import sys
 import traceback
 from collections.abc import AsyncIterator, Callable
@@ -26,6 +27,7 @@ from .errors import AdlError, OptionsError
 from .events import Event, Notice
 from .integrity import load_checksums
 from .journal import read_journal
+from .journalfile import unreadable_journal
 from .jsonlines import JsonLinesWriter
 from .options import OnExists, Options
 from .redact import for_display
@@ -149,18 +151,21 @@ def status(
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     dest = output.absolute()
-    journal = read_journal(dest)
-    if journal is None:
-        _usage_error(f"no adl batch in {output} (no {output}/.adl/journal.sqlite)")
     try:
-        report = read_status(journal, dest)
-        if as_json:
-            print(json.dumps(status_data(report, journal.failed()), indent=2))
-        else:
-            for line in status_lines(report, journal.failed(), output):
-                print(line)
-    finally:
-        journal.close()
+        journal = read_journal(dest)
+        if journal is None:
+            _usage_error(f"no adl batch in {output} (no {output}/.adl/journal.sqlite)")
+        try:
+            report = read_status(journal, dest)
+            if as_json:
+                print(json.dumps(status_data(report, journal.failed()), indent=2))
+            else:
+                for line in status_lines(report, journal.failed(), output):
+                    print(line)
+        finally:
+            journal.close()
+    except (AdlError, sqlite3.Error) as exc:
+        _usage_error(unreadable_journal(output, exc))
 
 
 def _run(
@@ -288,7 +293,9 @@ def _unfinished(lists: ListSources, finished: int) -> int:
 def _renderer(lists: ListSources, lines_to: TextIO, *, quiet: bool, debug: bool) -> Renderer:
     """Bars on stderr when it is a terminal, else plain lines to LINES_TO."""
     if quiet or debug or not sys.stderr.isatty() or lists.reads_a_terminal():
-        return LineRenderer(lines_to, quiet=quiet, debug=debug, where=lists.where)
+        return LineRenderer(
+            lines_to, quiet=quiet, debug=debug, where=lists.where, notices_to=sys.stderr
+        )
     from .progress import TqdmRenderer  # only a terminal pays for importing tqdm
 
     return TqdmRenderer(lists.count_urls(), where=lists.where)

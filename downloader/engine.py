@@ -11,20 +11,20 @@ The engine emits events and yields Results; it never prints and knows no rendere
 from __future__ import annotations
 
 import asyncio
-import os
 import random
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from dataclasses import replace
 
 from .errors import ConnectError, DiskError, DownloadError, HostDownError, with_attempts
 from .events import Event, FileFinished, FileRetrying, Notice
+from .existing import Existing
 from .hashing import FileCheck
 from .hosts import Hosts, Sleep, Visit, host_of
 from .inputs import ListEntry
 from .itempath import item_name
 from .journal import Entry, Journal, Status
 from .mirrors import Source, Tried
-from .options import OnExists, Options
+from .options import Options
 from .request import RequestPolicy
 from .results import Result, State
 from .retry import retry_delay
@@ -53,6 +53,7 @@ class Engine:
         self._sleep = sleep
         self._rand = rand
         self._hosts = Hosts(options.per_host, asyncio.Semaphore(options.jobs), sleep)
+        self._existing = Existing(transfer, journal, options, policy)
         self._disk_full: str | None = None
         self._in_flight: dict[str, asyncio.Task[Result]] = {}
 
@@ -113,56 +114,26 @@ class Engine:
             return self._not_started(item)
         try:
             entry = self._journal.claim(item.url, item_name(item.url, item.item))
-            return self._already_there(item, entry)
+            return self._existing.answer(item, entry)
         except (OSError, ValueError, DownloadError) as exc:
             why = getattr(exc, "strerror", None) or str(exc)
             return Result(item.url, State.FAILED, error=why, line_no=item.line_no)
-
-    def _already_there(self, item: ListEntry, entry: Entry) -> Result | Entry:
-        """A skip Result when the file is there already; else the entry to download
-        (renamed first under --on-exists rename when a foreign file holds its name)."""
-        try:
-            info = os.lstat(self._transfer.final_path(entry))
-        except FileNotFoundError:
-            return entry
-        if entry.state is Status.DONE:  # ours: changed or truncated since? fetch it again
-            if info.st_size != entry.size or self._options.check_integrity:
-                return entry  # (with --check-integrity, hashed again first: _download)
-            return self._skipped(item, entry, "already downloaded", info.st_size)
-        match self._options.on_exists:
-            case OnExists.SKIP:
-                return self._skipped(item, entry, "file exists", info.st_size)
-            case OnExists.RENAME:
-                return self._journal.rename(entry, entry.name, taken=self._transfer.name_taken)
-        return entry
-
-    def _skipped(
-        self, item: ListEntry, entry: Entry, why: str, size: int, checksum: str | None = None
-    ) -> Result:
-        if entry.state is not Status.DONE:
-            self._journal.update(entry, state=Status.SKIPPED, size=size, error=why)
-        return Result(
-            item.url,
-            State.SKIPPED,
-            path=self._transfer.dest / entry.name,
-            error=None,
-            bytes=size,
-            line_no=item.line_no,
-            checksum=checksum,
-        )
 
     async def _download(self, item: ListEntry, entry: Entry) -> Result:
         """The file from its URL, then from each mirror while the failure is one another URL
         may not meet (mirrors.py); reported as it ends (not when `run` collects it: that may
         wait for the next line of a list arriving on a slow pipe)."""
-        own = item.item
+        answer = await self._existing.confirm(item, entry, self._hosts)  # a lost journal's?
+        if isinstance(answer, Result):
+            return self._report(answer)
+        own, entry = item.item, answer
         received = Received(FileCheck.of(item, self._transfer.checksums))
         rehash = entry.state is Status.DONE and self._options.check_integrity  # on a rerun
         if rehash and await received.check.recheck(
             self._transfer.final_path(entry), entry, self._emit
         ):
             verified = received.check.verified
-            return self._report(self._skipped(item, entry, "", entry.size, verified))
+            return self._report(self._existing.skipped(item, entry, "", entry.size, verified))
         tried = Tried((item.url,) if own is None else own.urls)
         policy, named = self._policy.for_item(own), own is not None and bool(own.name)
         for url in tried.urls:

@@ -34,6 +34,15 @@ class JournalBusyError(AdlError):
     """Another adl process is working on the same output folder."""
 
 
+class NewerJournalError(AdlError):
+    """The folder's journal has a layout this adl does not know: a newer adl wrote it."""
+
+
+class DamagedJournalError(AdlError):
+    """The folder's journal cannot be read (not a database, a failed integrity check,
+    missing tables). `adl get` moves it aside and starts afresh; `adl status` says so."""
+
+
 class DownloadError(AdlError):
     """One file could not be fetched this attempt. `retryable` says whether to try again."""
 

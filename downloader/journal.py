@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import NamedTuple, TypedDict, Unpack
 
 from .folderlock import lock_folder
-from .journalfile import open_for_writing
+from .journalfile import JOURNAL_FILE, open_for_reading, open_for_writing
 from .naming import numbered_name
 from .redact import mask_text, mask_url
 
@@ -85,16 +85,17 @@ class SqliteJournal:
 
     def __init__(self, dest: Path, *, read_only: bool = False) -> None:
         folder = dest / JOURNAL_DIR
-        path = folder / "journal.sqlite"
+        self.recovered: str | None = None  # the warning when a damaged journal was replaced
+        self.rebuilding = False  # files on disk are matched to a lost journal's URLs
         if read_only:
             # `adl status` may look while a batch runs: no lock, no writes.
             self._lock = None
-            self._db = sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True)
+            self._db = open_for_reading(folder / JOURNAL_FILE)
         else:
             folder.mkdir(exist_ok=True)
             self._lock = lock_folder(folder)
             try:
-                self._db = open_for_writing(path)
+                self._db, self.recovered, self.rebuilding = open_for_writing(folder)
             except BaseException:
                 os.close(self._lock)  # a journal that cannot be opened holds no folder
                 raise
@@ -279,6 +280,9 @@ class SqliteJournal:
 class MemoryJournal:
     """The journal's surface without a disk: for one-shot runs that keep no state."""
 
+    recovered: str | None = None
+    rebuilding = False
+
     def __init__(self) -> None:
         self._entries: dict[str, Entry] = {}
         self._names: set[str] = set()
@@ -312,13 +316,9 @@ class MemoryJournal:
         return (e for e in self._entries.values() if e.state == Status.FAILED)
 
     def flush(self) -> None:
-        pass
+        pass  # nothing to write, and nothing to close
 
-    def flush_pending(self) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
+    flush_pending = close = flush
 
     def _store(self, entry: Entry) -> Entry:
         self._entries[entry.url] = entry
@@ -344,7 +344,7 @@ def open_journal(dest: Path, *, persistent: bool) -> Journal:
 
 def read_journal(dest: Path) -> SqliteJournal | None:
     """The journal of an earlier batch in `dest`, for `adl status`; None if there is none."""
-    if not (dest / JOURNAL_DIR / "journal.sqlite").is_file():
+    if not (dest / JOURNAL_DIR / JOURNAL_FILE).is_file():
         return None
     return SqliteJournal(dest, read_only=True)
 

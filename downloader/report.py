@@ -67,9 +67,18 @@ class LineRenderer:
     only. Nothing is kept per file: a million failures cost lines, not memory."""
 
     def __init__(
-        self, stream: TextIO, *, quiet: bool = False, debug: bool = False, where: Locate = line_of
+        self,
+        stream: TextIO,
+        *,
+        quiet: bool = False,
+        debug: bool = False,
+        where: Locate = line_of,
+        notices_to: TextIO | None = None,
     ) -> None:
         self._stream, self._quiet, self._debug, self._where = stream, quiet, debug, where
+        # Warnings about the batch (a damaged journal, a full disk) go to `notices_to`
+        # (stderr for the CLI, as curl and wget do), lines about files to `stream`.
+        self._notices = notices_to or stream
 
     def __call__(self, event: Event) -> None:
         match event:
@@ -78,7 +87,7 @@ class LineRenderer:
             case FileRetrying() if not self._quiet or self._debug:
                 self._write(retry_line(event))
             case Notice(message=message):
-                self._write(for_display(message))
+                self._notices = print_line(for_display(message), self._notices)
 
     def tick(self) -> None:
         pass  # lines are written as files end; nothing moves in between

@@ -199,9 +199,15 @@ class Requester:
         )
 
     async def get(
-        self, url: str, headers: Mapping[str, str], policy: RequestPolicy | None = None
+        self,
+        url: str,
+        headers: Mapping[str, str],
+        policy: RequestPolicy | None = None,
+        *,
+        method: str = "GET",
     ) -> aiohttp.ClientResponse:
-        """GET `url` with the batch's policy, or `policy` (an item's, `for_item`)."""
+        """GET `url` (or HEAD it: existing.py) with the batch's policy, or `policy` (an
+        item's, `for_item`)."""
         policy = policy or self._policy
         listed = URL(url)
         auth = policy.credentials(listed)
@@ -218,7 +224,8 @@ class Requester:
                 route = _proxy_authorized(route, policy.proxy_authorization, target)
             if route.request_headers:
                 sent = {**(sent or {}), **route.request_headers}
-            response = await self._session.get(
+            response = await self._session.request(
+                method,
                 target,
                 headers=sent,
                 allow_redirects=False,

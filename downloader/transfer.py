@@ -85,7 +85,7 @@ class Transfer:
         emit: Callable[[Event], None],
         checksums: Checksums = NO_CHECKSUMS,
     ) -> None:
-        self._requests = requests
+        self.requests = requests
         self._identity = requests.identity
         self.dest = dest
         self._folder = str(dest)  # paths are joined as strings: pathlib costs per file add up
@@ -146,7 +146,7 @@ class Transfer:
             else:
                 offset = 0  # nothing to resume from, or no validator to resume safely with
         try:
-            async with await self._requests.get(source.url, headers, source.policy) as response:
+            async with await self.requests.get(source.url, headers, source.policy) as response:
                 return await self._receive(entry, response, offset, known, received, source)
         except (DownloadError, _RestartFromZero, asyncio.CancelledError):
             raise

@@ -7,6 +7,7 @@ goes wrong: per-path queues of faults for the next requests, a random fault rate
 tests, a server that ignores Range or sends no validators, throttled bodies, redirects and
 Content-Disposition. It counts requests and body bytes sent, so a test can prove a resume
 did not start over, and the requests in flight per Host (`max_active`) for concurrency caps.
+A HEAD gets a GET's headers without the body (counted in `heads` too).
 `redirect(name, location)` answers with any Location (ftp://, file://, ...), `fallback`
 serves a body for any unknown path, `ignore_if_range` plays a cache that honours Range but
 not If-Range, `hooks` see every request as it arrives, and `auth = (user, password)` makes
@@ -61,6 +62,7 @@ class FileServer:
         self.files: dict[str, Served] = {}
         self.faults: dict[str, deque[Fault]] = defaultdict(deque)
         self.requests: Counter[str] = Counter()
+        self.heads: Counter[str] = Counter()  # the HEAD requests among them
         self.bytes_sent: Counter[str] = Counter()
         self.range_requests: list[tuple[str, str, str | None]] = []
         self.request_headers: list[tuple[str, dict[str, str]]] = []
@@ -222,6 +224,9 @@ class FileServer:
         if start:
             headers["Content-Range"] = f"bytes {start}-{size - 1}/{size}"
         headers["Content-Length"] = str(size - start)
+        if request.method == "HEAD":  # the headers a GET would have, no body
+            self.heads[name] += 1
+            return web.Response(status=status, headers=headers)
         response = web.StreamResponse(status=status, headers=headers)
         await response.prepare(request)
         await self._write_body(request, response, name, body[start:], fault)
