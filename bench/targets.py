@@ -96,7 +96,7 @@ def flat_verdict(curve: dict[int, float], ok_run: bool) -> Verdict:
     later = [mib for n, mib in curve.items() if n > FLAT_FROM]
     growth = None
     if ok_run and curve.get(FLAT_FROM) and later:
-        growth = max(later) / curve[FLAT_FROM] - 1
+        growth = round(max(later) / curve[FLAT_FROM] - 1, 6)  # 110 / 100 - 1 is 0.1000...09
     what = f"adl RSS growth after {FLAT_FROM:,} URLs"
     return Verdict(16, what, growth, FLAT_GROWTH, False, "%", "no correct run, or no samples")
 
