@@ -106,12 +106,14 @@ def main() -> int:
     p.add_argument("-j", "--jobs", type=int, default=5)
     args = p.parse_args()
     wanted = [corpora.CORPORA[name] for name in args.corpus.split(",")]
+    if other := [c.name for c in wanted if c.route is not corpora.Route.HTTP]:
+        p.error(f"only corpora served over plain http: not {', '.join(other)}")
     root = corpora.choose_root(wanted)
     with tempfile.TemporaryDirectory(prefix="adl-checksum-cost-") as tmp:
         work = Path(tmp)
-        with nginx(root / "www", work, log) as base_url:
+        with nginx(root / "www", work, log) as endpoints:
             for c in wanted:
-                bench(c, root, base_url, work, args)
+                bench(c, root, endpoints.http, work, args)
     return 0
 
 

@@ -2,7 +2,9 @@
 
 Every tool gets the same URL list, the same concurrency (-j, 5 by default) and one connection
 per file (aria2c -x 1, parfive max_splits=1), writes into an empty directory, and prints
-nothing but errors, so the comparison is of the downloaders and not of their options.
+nothing but errors, so the comparison is of the downloaders and not of their options. Over
+https each is told to trust the bench's own CA (certs.py) with its own option; none runs with
+verification off.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ class Batch:
     list_path: Path  # one URL per line
     out: Path  # empty directory for the files
     jobs: int
+    ca: Path | None = None  # the CA to trust, for https URLs
 
 
 @dataclass(frozen=True)
@@ -57,9 +60,14 @@ class Tool:
         return lines[0] if lines else "unknown"
 
 
+# Every tool honours some of these; the bench's traffic must never leave 127.0.0.1.
+PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy", "ftp_proxy", "no_proxy")
+
+
 def child_env() -> dict[str, str]:
-    """The environment for every tool: `python -m downloader` must find this repo's package."""
-    env = dict(os.environ)
+    """The environment for every tool: `python -m downloader` must find this repo's package,
+    and no proxy variable may send loopback requests elsewhere."""
+    env = {k: v for k, v in os.environ.items() if k.lower() not in PROXY_VARIABLES}
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH")) if p)
     return env
 
@@ -110,7 +118,11 @@ def _answers_help(argv: list[str]) -> bool:
 
 
 def _adl_args(b: Batch) -> list[str]:
-    return ["get", str(b.list_path), "-j", str(b.jobs), "-o", str(b.out), "-q"]
+    return ["get", str(b.list_path), "-j", str(b.jobs), "-o", str(b.out), "-q", *_adl_ca(b)]
+
+
+def _adl_ca(b: Batch) -> list[str]:
+    return ["--ca-certificate", str(b.ca)] if b.ca else []
 
 
 def _find_adl_tty() -> list[str] | None:
@@ -122,7 +134,7 @@ def _find_adl_tty() -> list[str] | None:
 def _adl_tty_args(b: Batch) -> list[str]:
     adl = _find_adl()
     assert adl is not None
-    argv = [*adl, "get", str(b.list_path), "-j", str(b.jobs), "-o", str(b.out)]
+    argv = [*adl, "get", str(b.list_path), "-j", str(b.jobs), "-o", str(b.out), *_adl_ca(b)]
     # script's output goes to the harness's log; /dev/null is script's own typescript file.
     return ["-qec", shlex.join(argv), "/dev/null"]
 
@@ -149,6 +161,7 @@ def _curl_args(b: Batch) -> list[str]:
         str(b.out),
         "-K",
         str(config),
+        *(["--cacert", str(b.ca)] if b.ca else []),
     ]
 
 
@@ -166,6 +179,7 @@ def _aria2c_args(b: Batch) -> list[str]:
         "--allow-overwrite=true",
         "--auto-file-renaming=false",
         "--file-allocation=none",
+        *([f"--ca-certificate={b.ca}"] if b.ca else []),
     ]
 
 
@@ -178,6 +192,9 @@ def _wget2_args(b: Batch) -> list[str]:
         "-P",
         str(b.out),
         "--no-robots",
+        # --no-ocsp: the bench's certificates name no OCSP responder, so this changes nothing
+        # but makes sure wget2 never tries to reach one.
+        *([f"--ca-certificate={b.ca}", "--no-ocsp"] if b.ca else []),
     ]
 
 
@@ -190,7 +207,13 @@ def _find_parfive() -> list[str] | None:
 
 
 def _parfive_args(b: Batch) -> list[str]:
-    return [str(b.list_path), str(b.out), "-j", str(b.jobs)]
+    return [
+        str(b.list_path),
+        str(b.out),
+        "-j",
+        str(b.jobs),
+        *(["--cacert", str(b.ca)] if b.ca else []),
+    ]
 
 
 TOOLS: dict[str, Tool] = {
