@@ -12,8 +12,8 @@ on (issue 16).
 
 The names never reach /etc/hosts or DNS: the aiohttp session handed to adl (`session=`) has a
 connector whose resolver answers 127.0.0.1 for every name, and nginx answers any Host. The
-session is otherwise set up as adl sets up its own (downloader/session.py: connector limit =
--j, ttl_dns_cache=300, the same timeouts, no decompression, no trust_env); if that changes,
+session is otherwise set up as adl sets up its own (downloader/session.py: its connector with
+the idle-connection cap, limit = -j, its DNS TTL, the same timeouts, no decompression, no trust_env); if that changes,
 change it here too. uvloop when installed, as the `adl` command does.
 
 URL i goes to host i // (URLS / HOSTS): new host names keep coming until the last URL, so a
@@ -84,7 +84,14 @@ def sample(results: int) -> None:
 
 
 def session(jobs: int) -> aiohttp.ClientSession:
-    connector = aiohttp.TCPConnector(limit=jobs, ttl_dns_cache=300, resolver=LoopbackResolver())
+    from downloader.session import DNS_TTL_SECONDS, IdleCappedConnector, idle_hosts
+
+    connector = IdleCappedConnector(
+        idle_hosts=idle_hosts(jobs),
+        limit=jobs,
+        ttl_dns_cache=DNS_TTL_SECONDS,
+        resolver=LoopbackResolver(),
+    )
     return aiohttp.ClientSession(
         connector=connector,
         timeout=aiohttp.ClientTimeout(total=None, sock_connect=30, sock_read=60),
