@@ -13,8 +13,8 @@ on (issue 16).
 The names never reach /etc/hosts or DNS: the aiohttp session handed to adl (`session=`) has a
 connector whose resolver answers 127.0.0.1 for every name, and nginx answers any Host. The
 session is otherwise set up as adl sets up its own (downloader/session.py: its connector with
-the idle-connection cap, limit = -j, its DNS TTL, the same timeouts, no decompression, no trust_env); if that changes,
-change it here too. uvloop when installed, as the `adl` command does.
+the idle-connection cap, limit = -j, its DNS TTL, the same timeouts, no decompression, no
+trust_env); if that changes, change it here too. uvloop when installed, as the `adl` command does.
 
 URL i goes to host i // (URLS / HOSTS): new host names keep coming until the last URL, so a
 per-host table that only grows shows as a rising curve (with names cycling, every host would
