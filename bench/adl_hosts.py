@@ -84,10 +84,10 @@ def sample(results: int) -> None:
 
 
 def session(jobs: int) -> aiohttp.ClientSession:
-    from downloader.session import DNS_TTL_SECONDS, IdleCappedConnector, idle_hosts
+    from downloader.session import DNS_TTL_SECONDS, IdleCappedConnector, idle_cap
 
     connector = IdleCappedConnector(
-        idle_hosts=idle_hosts(jobs),
+        idle_cap=idle_cap(jobs),
         limit=jobs,
         ttl_dns_cache=DNS_TTL_SECONDS,
         resolver=LoopbackResolver(),

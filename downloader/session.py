@@ -27,7 +27,7 @@ async def open_session(
         yield given
         return
     connector = IdleCappedConnector(
-        idle_hosts=idle_hosts(options.jobs),
+        idle_cap=idle_cap(options.jobs),
         limit=options.jobs,
         limit_per_host=options.per_host,
         ttl_dns_cache=DNS_TTL_SECONDS,
@@ -48,8 +48,8 @@ async def open_session(
         yield session
 
 
-def idle_hosts(jobs: int) -> int:
-    """Hosts whose idle connections are kept (curl keeps 5 x --parallel-max connections)."""
+def idle_cap(jobs: int) -> int:
+    """Idle connections kept over all hosts (curl keeps 5 x --parallel-max)."""
     return max(2 * jobs, 8)
 
 
@@ -57,23 +57,31 @@ class IdleCappedConnector(aiohttp.TCPConnector):
     """aiohttp keeps every idle keep-alive connection for `keepalive_timeout` (15 s), however
     many hosts they go to: a list over many hosts piles up thousands of idle sockets (10,000
     open files and 175 MB over 10,000 host names here), past a 1024 open-file limit. This
-    keeps the idle connections of the `idle_hosts` hosts that went idle last and closes the
-    others' at once; a batch over one host keeps them all, as before.
+    keeps at most `idle_cap` idle connections: past it, the hosts that went idle first lose
+    theirs, down to half the cap (so the pool is counted once per cap/2 releases, not per
+    release). A batch over one host keeps up to `idle_cap`, more than `-j` ever uses.
 
     It relies on aiohttp's pool being `_conns` (key -> idle connections, a key dropped when
     its last one is taken, so keys are in the order their hosts went idle); should that
     change, `_release` is left as aiohttp has it (nothing is capped, nothing breaks)."""
 
-    def __init__(self, *, idle_hosts: int, **kwargs) -> None:
+    def __init__(self, *, idle_cap: int, **kwargs) -> None:
         super().__init__(**kwargs)
-        self._idle_hosts = idle_hosts
+        self._idle_cap = idle_cap
+        self._at_most_idle = 0  # an upper bound: aiohttp takes from the pool unseen
 
     def _release(self, key, protocol, *, should_close: bool = False) -> None:
         super()._release(key, protocol, should_close=should_close)
+        self._at_most_idle += 1
         pool = getattr(self, "_conns", None)
-        while isinstance(pool, dict) and len(pool) > self._idle_hosts:
-            for idle, _ in pool.pop(next(iter(pool))):
-                idle.close()
+        if self._at_most_idle <= self._idle_cap or not isinstance(pool, dict):
+            return
+        idle = sum(len(connections) for connections in pool.values())
+        while idle > self._idle_cap // 2 and len(pool) > 1:
+            for connection, _ in pool.pop(next(iter(pool))):
+                connection.close()
+                idle -= 1
+        self._at_most_idle = idle
 
 
 def _cookie_jar() -> aiohttp.CookieJar:

@@ -7,7 +7,7 @@ import aiohttp
 from yarl import URL
 
 from downloader import download_all
-from downloader.session import IdleCappedConnector, idle_hosts
+from downloader.session import IdleCappedConnector, idle_cap
 
 
 def _idle(connector: aiohttp.TCPConnector) -> dict[str, int]:
@@ -17,7 +17,7 @@ def _idle(connector: aiohttp.TCPConnector) -> dict[str, int]:
 async def test_idle_connections_of_the_oldest_hosts_are_closed(server, elsewhere, tmp_path):
     urls = [server.url(server.add("a.bin", b"a" * 1000))]
     urls.append(elsewhere.url(elsewhere.add("b.bin", b"b" * 1000)))
-    connector = IdleCappedConnector(idle_hosts=1, limit=2)
+    connector = IdleCappedConnector(idle_cap=1, limit=2)
     async with aiohttp.ClientSession(connector=connector) as session:
         first = await download_all(urls[:1], tmp_path, session=session)
         [(_, count)] = _idle(connector).items()
@@ -36,13 +36,27 @@ async def test_idle_connections_of_the_oldest_hosts_are_closed(server, elsewhere
 
 async def test_one_host_keeps_all_its_idle_connections(server, tmp_path):
     urls = [server.url(server.add(f"{n}.bin", b"x" * 100_000)) for n in range(20)]
-    connector = IdleCappedConnector(idle_hosts=1, limit=4)
+    connector = IdleCappedConnector(idle_cap=1, limit=4)
     async with aiohttp.ClientSession(connector=connector) as session:
         results = await download_all(urls, tmp_path, jobs=4, session=session)
         assert all(r.ok for r in results)
         [(_, count)] = _idle(connector).items()
-        assert count > 1  # the cap counts hosts, not connections
+        assert count > 1  # one host: never cut below what it uses
 
 
-def test_idle_hosts_follow_the_jobs():
-    assert idle_hosts(1) == 8 and idle_hosts(5) == 10 and idle_hosts(500) == 1000
+def test_the_idle_cap_follows_the_jobs():
+    assert idle_cap(1) == 8 and idle_cap(5) == 10 and idle_cap(500) == 1000
+
+
+async def test_many_hosts_keep_at_most_the_cap_in_all(server, elsewhere, tmp_path):
+    """Two origins, four connections each, a cap of 4: after the second origin's files, the
+    first origin's idle connections are closed, and the pool holds no more than the cap."""
+    one = [server.url(server.add(f"{n}.bin", b"1" * 200_000)) for n in range(8)]
+    two = [elsewhere.url(elsewhere.add(f"{n}.bin", b"2" * 200_000)) for n in range(8)]
+    connector = IdleCappedConnector(idle_cap=4, limit=4)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        assert all(r.ok for r in await download_all(one, tmp_path / "1", jobs=4, session=session))
+        assert all(r.ok for r in await download_all(two, tmp_path / "2", jobs=4, session=session))
+        idle = _idle(connector)
+        assert sum(idle.values()) <= 4
+        assert list(idle) == [f"127.0.0.1:{URL(two[0]).port}"]
