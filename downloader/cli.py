@@ -31,6 +31,7 @@ from .options import OnExists, Options
 from .redact import for_display
 from .report import LineRenderer, Renderer, Tally, print_line
 from .status import read_status, status_data, status_lines
+from .units import parse_rate
 
 if TYPE_CHECKING:  # at run time, `get` imports these: they bring aiohttp (~0.3 s of start-up)
     from .inputs import ListEntry
@@ -96,6 +97,7 @@ def get(
     checksums: flags.Checksums = None,
     check_integrity: flags.CheckIntegrity = False,
     json_lines: flags.JsonLines = False,
+    limit_rate: flags.LimitRate = None,
 ) -> None:
     settings = {name: value for name, value in locals().items() if name in Options.names()}
     from .api import prepare_dest
@@ -104,7 +106,12 @@ def get(
 
     try:
         options = Options(
-            **{**settings, "headers": tuple(headers or ()), "user": _with_password(user)},
+            **{
+                **settings,
+                "headers": tuple(headers or ()),
+                "user": _with_password(user),
+                "limit_rate": _rate("--limit-rate", limit_rate),
+            },
             resume=not no_journal,
             netrc=not no_netrc,
         )
@@ -127,6 +134,13 @@ def get(
     finally:
         lists.close()
     raise typer.Exit(code)
+
+
+def _rate(flag: str, text: str | None) -> int | None:
+    try:
+        return None if text is None else parse_rate(text)
+    except ValueError as exc:
+        raise OptionsError(f"{flag}: {exc}") from None
 
 
 def _with_password(user: str | None) -> str | None:

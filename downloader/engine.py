@@ -25,6 +25,7 @@ from .itempath import item_name
 from .journal import Entry, Journal, Status
 from .mirrors import Source, Tried
 from .options import OnExists, Options
+from .ratelimit import Limits
 from .request import RequestPolicy
 from .results import Result, State
 from .retry import retry_delay
@@ -42,6 +43,7 @@ class Engine:
         emit: Callable[[Event], None],
         *,
         policy: RequestPolicy,
+        limits: Limits,
         sleep: Sleep = asyncio.sleep,
         rand: Callable[[], float] = random.random,
     ) -> None:
@@ -53,6 +55,7 @@ class Engine:
         self._sleep = sleep
         self._rand = rand
         self._hosts = Hosts(options.per_host, asyncio.Semaphore(options.jobs), sleep)
+        self._limits = limits  # --limit-rate, and each item's max-download-limit=
         self._disk_full: str | None = None
         self._in_flight: dict[str, asyncio.Task[Result]] = {}
 
@@ -156,7 +159,7 @@ class Engine:
         may not meet (mirrors.py); reported as it ends (not when `run` collects it: that may
         wait for the next line of a list arriving on a slow pipe)."""
         own = item.item
-        received = Received(FileCheck.of(item, self._transfer.checksums))
+        received = Received(FileCheck.of(item, self._transfer.checksums), self._limits.of(own))
         rehash = entry.state is Status.DONE and self._options.check_integrity  # on a rerun
         if rehash and await received.check.recheck(
             self._transfer.final_path(entry), entry, self._emit
@@ -208,11 +211,12 @@ class Engine:
                 )
                 raise
             visit.answered()
+            size = outcome.size
             self._journal.update(
                 outcome.entry,
                 state=Status.DONE,
-                size=outcome.size,
-                total=outcome.size,
+                size=size,
+                total=size,
                 error=None,
                 attempts=attempts,
             )
@@ -221,7 +225,7 @@ class Engine:
                 State.DONE,
                 path=outcome.path,
                 status=outcome.status,
-                bytes=outcome.size,
+                bytes=size,
                 received=received.bytes,
                 attempts=attempt,
                 line_no=item.line_no,
