@@ -109,8 +109,8 @@ def get(
             **{
                 **settings,
                 "headers": tuple(headers or ()),
-                "user": _with_password(user),
                 "limit_rate": _rate("--limit-rate", limit_rate),
+                "user": _with_password(user),  # last: a bad value is told before a prompt
             },
             resume=not no_journal,
             netrc=not no_netrc,

@@ -14,7 +14,9 @@ no faster than the rate, and aiohttp pauses it when its buffer fills, which slow
 
 Over any window of W seconds a busy limiter grants `rate × W` bytes, give or take the bucket
 (0.1 s of rate) and one ask; `throttled` asks for slices of at most the bucket (MIN_SLICE at
-least), so above ~5 KB/s what is handed over is within ±2 % of the rate over 10 s.
+least), so what is handed over is within ±2 % of the rate over 10 s from 40 KB/s up, and
+within ±10 % down to 5 KB/s. (What the kernel and aiohttp buffer ahead is on top: a few MiB
+at the start of a connection, then no more, since they are read only as fast as paid.)
 """
 
 from __future__ import annotations
