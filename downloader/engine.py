@@ -52,8 +52,7 @@ class Engine:
         self._journal = journal
         self._options = options
         self._emit = emit
-        self._sleep = sleep
-        self._rand = rand
+        self._sleep, self._rand = sleep, rand  # the seams of backoff: its waits and jitter
         self._hosts = Hosts(options.per_host, asyncio.Semaphore(options.jobs), sleep)
         self._limits = limits  # --limit-rate, and each item's max-download-limit=
         self._disk_full: str | None = None
@@ -206,17 +205,14 @@ class Engine:
                 await self._sleep(delay)
                 continue
             except BaseException:  # cancelled, or the caller's event handler raised
-                self._keep_partial(
-                    (self._journal.get(item.url) or entry)._replace(attempts=attempts)
-                )
+                self._keep_partial(item, entry, attempts)
                 raise
             visit.answered()
-            size = outcome.size
             self._journal.update(
                 outcome.entry,
                 state=Status.DONE,
-                size=size,
-                total=size,
+                size=outcome.size,
+                total=outcome.size,
                 error=None,
                 attempts=attempts,
             )
@@ -225,7 +221,7 @@ class Engine:
                 State.DONE,
                 path=outcome.path,
                 status=outcome.status,
-                bytes=size,
+                bytes=outcome.size,
                 received=received.bytes,
                 attempts=attempt,
                 line_no=item.line_no,
@@ -266,9 +262,9 @@ class Engine:
             line_no=item.line_no,
         )
 
-    def _keep_partial(self, entry: Entry) -> None:
-        size = self._transfer.kept_bytes(entry)
-        self._journal.update(entry, state=Status.PENDING, size=size)
+    def _keep_partial(self, item: ListEntry, entry: Entry, attempts: int) -> None:
+        entry = (self._journal.get(item.url) or entry)._replace(attempts=attempts)
+        self._journal.update(entry, state=Status.PENDING, size=self._transfer.kept_bytes(entry))
 
 
 async def _cancel_all(tasks: set[asyncio.Task[Result]]) -> None:
