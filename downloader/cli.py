@@ -73,6 +73,7 @@ def get(
     checksums: flags.Checksums = None,
     check_integrity: flags.CheckIntegrity = False,
     json_lines: flags.JsonLines = False,
+    limit_rate: flags.LimitRate = None,
 ) -> None:
     settings = {name: value for name, value in locals().items() if name in Options.names()}
     from .api import prepare_dest
@@ -84,7 +85,12 @@ def get(
 
     try:
         options = Options(
-            **{**settings, "headers": tuple(headers or ()), "user": _with_password(user)},
+            **{
+                **settings,
+                "headers": tuple(headers or ()),
+                "limit_rate": _rate("--limit-rate", limit_rate),
+                "user": _with_password(user),  # last: a bad value is told before a prompt
+            },
             resume=not no_journal,
             netrc=not no_netrc,
         )
@@ -107,6 +113,16 @@ def get(
     finally:
         lists.close()
     raise typer.Exit(code)
+
+
+def _rate(flag: str, text: str | None) -> int | None:
+    from .errors import OptionsError
+    from .units import parse_rate
+
+    try:
+        return None if text is None else parse_rate(text)
+    except ValueError as exc:
+        raise OptionsError(f"{flag}: {exc}") from None
 
 
 def _with_password(user: str | None) -> str | None:

@@ -16,7 +16,7 @@ from .options import OnExists
 from .retry import RETRYABLE_STATUSES
 
 OUTPUT, RETRIES, REQUESTS, TLS = "Output", "Retries and timeouts", "Requests", "Proxies and TLS"
-LISTS = "Lists and integrity"
+LISTS, BIG_FILES = "Lists and integrity", "Big files"
 _RETRIED = ", ".join(str(status) for status in sorted(RETRYABLE_STATUSES))
 
 GET_HELP = (
@@ -252,5 +252,18 @@ JsonLines = Annotated[
         help="One JSON object per file on stdout as it finishes (JSON Lines); the rest goes "
         "to stderr.",
         panel=OUTPUT,
+    ),
+]
+
+# Big files
+LimitRate = Annotated[
+    str | None,
+    _flag(
+        "--limit-rate",
+        metavar="RATE",
+        help="Download at most RATE bytes per second in all, one budget shared by every file "
+        "(K, M, G: powers of 1024, e.g. 500K or 30M; 0: no limit). A list's "
+        "max-download-limit= caps one file on top of it.",
+        panel=BIG_FILES,
     ),
 ]

@@ -133,7 +133,13 @@ def item_problem(item: Item) -> str | None:
         reason = problem_of(value) if isinstance(value, str) else "not a str"
         if reason is not None:
             return f"{key}: {reason}"
-    return None
+    return _limit_problem(item.limit_rate)
+
+
+def _limit_problem(rate: object) -> str | None:
+    if rate is None or (isinstance(rate, int) and not isinstance(rate, bool) and rate > 0):
+        return None
+    return f"limit_rate must be a whole number of bytes per second > 0, not {rate!r}"
 
 
 # aria2c's checksum types (MessageDigest.cc), with the length of their hex digests;

@@ -56,6 +56,8 @@ class Options:
     # Integrity (integrity.py)
     checksums: str | None = None  # a sha256sum-style file: NAME -> expected digest
     check_integrity: bool = False  # re-hash finished files with a known checksum on a rerun
+    # Bandwidth (ratelimit.py): bytes per second for the whole batch; None: no limit
+    limit_rate: int | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "on_exists", _on_exists(self.on_exists))
@@ -66,6 +68,8 @@ class Options:
         _at_least("chunk_size", self.chunk_size, 1024)
         _at_least("max_redirects", self.max_redirects, 0)
         _at_least("stall_speed", self.stall_speed, 0)
+        if self.limit_rate is not None:
+            _at_least("limit_rate", self.limit_rate, 1)
         for name in ("timeout", "connect_timeout", "stall_time"):
             _positive(name, getattr(self, name))
 

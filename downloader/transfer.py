@@ -35,6 +35,7 @@ from .journal import Entry, Journal, Status
 from .mirrors import Source
 from .naming import PART_SUFFIX, name_from_content_disposition
 from .options import OnExists, Options
+from .ratelimit import RateLimit, throttled
 from .request import REDIRECT_STATUSES, Requester
 from .retry import parse_retry_after
 from .stall import StallWatch
@@ -63,14 +64,15 @@ class Outcome(NamedTuple):
 
 
 class Received:
-    """One file's run: the bytes that came over the network and their `check` (hashes). The
-    engine hands the same one to each attempt: a failed attempt's bytes count too."""
+    """One file's run, the same for each attempt (a failed one's bytes count too): the bytes
+    that came over the network, their `check` (hashes), the `limits` they are charged to."""
 
-    __slots__ = ("bytes", "check")
+    __slots__ = ("bytes", "check", "limits")
 
-    def __init__(self, check: FileCheck | None = None) -> None:
+    def __init__(self, check: FileCheck | None = None, limits: tuple[RateLimit, ...] = ()) -> None:
         self.bytes = 0
         self.check = check or FileCheck()
+        self.limits = limits
 
 
 class Transfer:
@@ -205,13 +207,11 @@ class Transfer:
         """The entry as this response describes it; written to the journal only once bytes
         go to a .part file (a small file is written whole, and recorded when done)."""
         fresh = resume.validators_from_headers(response.headers)
-        if offset == 0 or fresh.etag or fresh.last_modified:
-            # A new file, or a resumed one the server describes afresh: its validators now.
-            entry = entry._replace(
-                state=Status.ACTIVE, total=total, etag=fresh.etag, last_modified=fresh.last_modified
-            )
-        else:
-            entry = entry._replace(state=Status.ACTIVE, total=total)
+        if offset and not (fresh.etag or fresh.last_modified):
+            fresh = resume.Validators(entry.etag, entry.last_modified)  # resumed: kept as is
+        entry = entry._replace(  # a new file, or one the server describes afresh: as it does
+            state=Status.ACTIVE, total=total, etag=fresh.etag, last_modified=fresh.last_modified
+        )
         # dest / name: cheaper than parsing the whole path again, once per file.
         started = FileStarted(entry.url, self.dest / entry.name, offset, total)
         self._emit(started)
@@ -231,8 +231,8 @@ class Transfer:
                 block.drop()
 
     async def _body(self, entry, part, response, block, offset, total, received) -> int:
-        chunks = response.content.iter_chunks()
         watch = StallWatch(self._options.stall_speed, self._options.stall_time)
+        chunks = throttled(response.content.iter_chunks(), received.limits, watch)
         if offset == 0 and total is not None and total <= block.limit:
             # A small body that comes within FLUSH_SECONDS is written whole: one thread hop
             # or none, where a .part costs a journal commit and three. One still arriving
