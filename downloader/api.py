@@ -71,6 +71,8 @@ async def download_all(
     location_trusted: bool = False,
     checksums: str | None = None,
     check_integrity: bool = False,
+    split: int = 1,
+    min_split_size: int | str = 20 * MiB,
     on_event: Callable[[Event], None] | None = None,
     session: aiohttp.ClientSession | None = None,
 ) -> BatchResult:
@@ -86,6 +88,8 @@ async def download_all(
     credentials and secret headers go only to each URL's own origin (see README).
     `load_cookies` / `save_cookies` act on the jar of the session in use: with `session`,
     the file's cookies join the caller's jar (under its rules) and the whole jar is saved.
+    `split` (1 to 16) lets a file of at least twice `min_split_size` bytes (an int, or text
+    such as "20M") come over that many connections at once (an `Item`'s own `split` wins).
     """
     options = _options_from(locals())
     entries = entries_from_urls(_each_url(urls))
@@ -127,6 +131,8 @@ def iter_downloads(
     location_trusted: bool = False,
     checksums: str | None = None,
     check_integrity: bool = False,
+    split: int = 1,
+    min_split_size: int | str = 20 * MiB,
     on_event: Callable[[Event], None] | None = None,
     session: aiohttp.ClientSession | None = None,
 ) -> AsyncIterator[Result]:

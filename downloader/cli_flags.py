@@ -14,9 +14,11 @@ import typer
 
 from .options import OnExists
 from .retry import RETRYABLE_STATUSES
+from .segments import MAX_SPLIT
+from .units import parse_size
 
 OUTPUT, RETRIES, REQUESTS, TLS = "Output", "Retries and timeouts", "Requests", "Proxies and TLS"
-LISTS = "Lists and integrity"
+LISTS, BIG = "Lists and integrity", "Big files"
 _RETRIED = ", ".join(str(status) for status in sorted(RETRYABLE_STATUSES))
 
 GET_HELP = (
@@ -252,5 +254,42 @@ JsonLines = Annotated[
         help="One JSON object per file on stdout as it finishes (JSON Lines); the rest goes "
         "to stderr.",
         panel=OUTPUT,
+    ),
+]
+
+# Big files
+Split = Annotated[
+    int,
+    _flag(
+        "--split",
+        metavar="N",
+        help=f"Up to N connections for one file (1 to {MAX_SPLIT}), each fetching a byte range "
+        "of it; only files of at least twice --min-split-size, from servers that answer "
+        "ranges with a validator.",
+        panel=BIG,
+    ),
+]
+
+
+def _size(text: str | int) -> int:
+    """--min-split-size: 20M and the like (typer hands over the default as it is, an int)."""
+    if isinstance(text, int):
+        return text
+    try:
+        return parse_size(text)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+
+MinSplitSize = Annotated[
+    int,
+    typer.Option(
+        "--min-split-size",
+        metavar="SIZE",
+        parser=_size,
+        show_default=False,
+        help="Split a file only when it is at least twice this size, and into parts no "
+        "smaller (K, M, G: powers of 1024; at least 1M). Default: 20M.",
+        rich_help_panel=BIG,
     ),
 ]

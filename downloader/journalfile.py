@@ -7,6 +7,7 @@ import sqlite3
 from pathlib import Path
 
 from .redact import mask_text, mask_url
+from .segmentrows import create_segments_table
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS files (
@@ -38,6 +39,7 @@ def open_for_writing(path: Path) -> sqlite3.Connection:
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")
         db.executescript(_SCHEMA)
+        create_segments_table(db)
         _forget_secrets(db)
     except BaseException:
         db.close()

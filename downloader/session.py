@@ -15,6 +15,7 @@ import aiohttp
 
 from .options import Options
 from .request import USER_AGENT
+from .segments import MAX_SPLIT
 
 
 @asynccontextmanager
@@ -24,8 +25,10 @@ async def open_session(
     if given is not None:
         yield given
         return
+    # -j counts files, and a split file has up to MAX_SPLIT connections (an item's split=
+    # may exceed --split); the engine's slots and hosts.py hold the real caps.
     connector = aiohttp.TCPConnector(
-        limit=options.jobs, limit_per_host=options.per_host, ttl_dns_cache=300
+        limit=options.jobs * MAX_SPLIT, limit_per_host=options.per_host, ttl_dns_cache=300
     )
     timeout = aiohttp.ClientTimeout(
         total=None, sock_connect=options.connect_timeout, sock_read=options.timeout

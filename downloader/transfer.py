@@ -77,7 +77,7 @@ class Transfer:
         emit: Callable[[Event], None],
         checksums: Checksums = NO_CHECKSUMS,
     ) -> None:
-        self._requests = requests
+        self.requests = requests
         self._identity = requests.identity
         self.dest = dest
         self._folder = str(dest)  # paths are joined as strings: pathlib costs per file add up
@@ -114,14 +114,14 @@ class Transfer:
         while True:
             try:
                 return await self._fetch(entry, received, source, allow_resume=allow_resume)
-            except _RestartFromZero:
+            except RestartFromZero:
                 pass  # never when allow_resume is False: no Range was sent (resume.decide)
             except ChecksumError as error:
-                _unlink(self.part_path(entry))  # bad bytes are not kept, not even to resume
+                unlink(self.part_path(entry))  # bad bytes are not kept, not even to resume
                 if not received.check.may_refetch():
                     raise
                 self._emit(FileRetrying(entry.url, 1, 0.0, f"{error}; fetching it from zero"))
-            _unlink(self.part_path(entry))
+            unlink(self.part_path(entry))
             entry = self._journal.update(entry, etag=None, last_modified=None, total=None)
             allow_resume = False
 
@@ -130,21 +130,21 @@ class Transfer:
         offset, headers = 0, self._identity
         # Without a validator there is nothing to resume safely: skip looking at the disk.
         if allow_resume and (entry.etag or entry.last_modified):
-            offset = _existing_size(self.part_path(entry))
+            offset = existing_size(self.part_path(entry))
             ranged = resume.request_headers(offset, known)
             if ranged:
                 headers = {**headers, **ranged}
             else:
                 offset = 0  # nothing to resume from, or no validator to resume safely with
         try:
-            async with await self._requests.get(source.url, headers, source.policy) as response:
-                return await self._receive(entry, response, offset, known, received, source)
-        except (DownloadError, _RestartFromZero, asyncio.CancelledError):
+            async with await self.requests.get(source.url, headers, source.policy) as response:
+                return await self.receive(entry, response, offset, known, received, source)
+        except (DownloadError, RestartFromZero, asyncio.CancelledError):
             raise
         except Exception as exc:  # the one place library errors are mapped
             raise from_exception(exc) from exc
 
-    async def _receive(
+    async def receive(
         self, entry: Entry, response: aiohttp.ClientResponse, offset: int, known, received, source
     ) -> Outcome:
         if response.status >= 400 and not (response.status == 416 and offset > 0):
@@ -158,23 +158,23 @@ class Transfer:
         )
         action = decision.action
         if action is resume.Action.RESTART:
-            raise _RestartFromZero(decision.reason)
+            raise RestartFromZero(decision.reason)
         if action is resume.Action.FAIL:
             raise DownloadError(decision.reason)
         if action is resume.Action.ALREADY_COMPLETE:
-            entry, started = self._start(entry, response, offset, decision.total)
+            entry, started = self.start(entry, response, offset, decision.total)
             await received.check.begin(entry.name, self.part_path(entry), offset, {})
-            await self._finish(entry, self.part_path(entry), received.check)
+            await self.finish(entry, self.part_path(entry), received.check)
             return Outcome(entry, started.path, response.status, offset)
         if action is resume.Action.WRITE_FROM_ZERO:
             offset = 0
-            entry = self._maybe_rename(entry, response, source.named)
-        entry, started = self._start(entry, response, offset, decision.total)
+            entry = self.maybe_rename(entry, response, source.named)
+        entry, started = self.start(entry, response, offset, decision.total)
         size = await self._stream(entry, response, offset, decision.total, received)
         # The engine records the finished entry in one journal write.
         return Outcome(entry, started.path, response.status, size)
 
-    def _maybe_rename(self, entry: Entry, response, named: bool) -> Entry:
+    def maybe_rename(self, entry: Entry, response, named: bool) -> Entry:
         """--content-disposition: take the server's name for a file started from zero,
         in the folder the list gave it (dir=); a name the list gave (out=) stays."""
         if not self._options.content_disposition or named:
@@ -189,10 +189,10 @@ class Transfer:
             suggested,
             taken=lambda n: not overwrite and self.name_taken(n),
         )
-        _unlink(self.part_path(entry))
+        unlink(self.part_path(entry))
         return renamed
 
-    def _start(self, entry: Entry, response, offset: int, total) -> tuple[Entry, FileStarted]:
+    def start(self, entry: Entry, response, offset: int, total) -> tuple[Entry, FileStarted]:
         """The entry as this response describes it; written to the journal only once bytes
         go to a .part file (a small file is written whole, and recorded when done)."""
         fresh = resume.validators_from_headers(response.headers)
@@ -272,7 +272,7 @@ class Transfer:
             finally:
                 await file.close()
         _check_length(offset + got, total)
-        await self._finish(entry, part, received.check)
+        await self.finish(entry, part, received.check)
         return offset + got
 
     async def _open_part(self, entry: Entry, part: str, offset: int, observe: Observe | None):
@@ -321,7 +321,7 @@ class Transfer:
         self._emit(FileProgress(entry.url, size, size, size))
         return size
 
-    async def _finish(self, entry: Entry, part: str, check: FileCheck) -> None:
+    async def finish(self, entry: Entry, part: str, check: FileCheck) -> None:
         check.verify()  # before the rename: a final name never holds bad bytes
         try:
             os.replace(part, self.final_path(entry))
@@ -329,7 +329,7 @@ class Transfer:
             raise from_os_error(exc) from exc
 
 
-class _RestartFromZero(Exception):
+class RestartFromZero(Exception):
     """The server's answer to our Range request cannot be appended to the `.part` file."""
 
 
@@ -355,7 +355,7 @@ def _check_length(size: int, total: int | None) -> None:
     raise DownloadError(f"body longer than announced: {size} > {total} bytes")
 
 
-def _existing_size(part: str) -> int:
+def existing_size(part: str) -> int:
     """Bytes in a `.part` file to resume from."""
     try:
         return part_size(part)
@@ -373,7 +373,7 @@ def part_size(part: str) -> int:
     return info.st_size if stat.S_ISREG(info.st_mode) else 0
 
 
-def _unlink(path: str) -> None:
+def unlink(path: str) -> None:
     try:
         os.unlink(path)
     except FileNotFoundError:

@@ -59,7 +59,7 @@ class Block:
         self._pieces: list[bytes | memoryview] = []
         self.size = 0
 
-    def add(self, piece: bytes) -> bool:
+    def add(self, piece: bytes | memoryview) -> bool:
         """Keep `piece`; True when a whole block is ready to `take`."""
         self._pieces.append(piece)
         self.size += len(piece)
@@ -91,7 +91,40 @@ async def write(file, pieces: list[bytes | memoryview]) -> None:
     A cancel (Ctrl-C) must not leave this write running in its thread while the next one
     starts in another: the two could land out of order and corrupt the file. So the write
     is shielded and, on cancel, allowed to finish before the cancel goes on."""
-    task = asyncio.ensure_future(file.writelines(pieces))
+    try:
+        await _finished_even_if_cancelled(asyncio.ensure_future(file.writelines(pieces)))
+    except OSError as exc:
+        raise from_os_error(exc) from exc
+
+
+async def write_at(fd: int, pieces: list[bytes | memoryview], offset: int) -> None:
+    """Write pieces at `offset` of an open file, in a worker thread: the segments of a split
+    file, several in flight at once at different offsets. Shielded as `write` is: a cancel
+    must not leave a write running that the bytes-done count does not include."""
+    loop = asyncio.get_running_loop()
+    try:
+        await _finished_even_if_cancelled(
+            loop.run_in_executor(None, pwrite_all, fd, pieces, offset)
+        )
+    except OSError as exc:
+        raise from_os_error(exc) from exc
+
+
+def pwrite_all(fd: int, pieces: list[bytes | memoryview], offset: int) -> None:
+    """All of `pieces` at `offset` (pwritev may write less than asked: the rest goes again)."""
+    views = [memoryview(piece) for piece in pieces]
+    while views:
+        written = os.pwritev(fd, views[:512], offset)  # IOV_MAX is 1024 on Linux
+        if written == 0:
+            raise OSError(errno.EIO, "nothing written")
+        offset += written
+        while views and written >= len(views[0]):
+            written -= len(views.pop(0))
+        if written:
+            views[0] = views[0][written:]
+
+
+async def _finished_even_if_cancelled(task: asyncio.Future[None]) -> None:
     try:
         await asyncio.shield(task)
     except asyncio.CancelledError:
@@ -99,8 +132,6 @@ async def write(file, pieces: list[bytes | memoryview]) -> None:
         if not task.cancelled():
             task.exception()  # retrieved: the cancel is what the caller hears about
         raise
-    except OSError as exc:
-        raise from_os_error(exc) from exc
 
 
 class PartFile:

@@ -86,6 +86,9 @@ def item(**fields) -> Item:
         (f"  {A}\t{B}\n", [ListEntry(1, A, None, Item(url=A, mirrors=(B,)))]),
         # adl: an indented '#' is a comment too (aria2c: only in column 1).
         (f"{A}\n  # out=x\n", [ListEntry(1, A, None)]),
+        # split=N: connections for this file (segments.py).
+        (f"{A}\n split=4\n", [ListEntry(1, A, None, item(split=4))]),
+        (f"{A}\n split=16\n", [ListEntry(1, A, None, item(split=16))]),
         # A BOM on line 1 is dropped; CRLF line ends are fine.
         (f"\ufeff{A}\r\n out=a\r\n", [ListEntry(1, A, None, item(name="a"))]),
     ],
@@ -173,14 +176,19 @@ def test_a_bad_item_line_keeps_its_options_to_itself():
 
 
 def test_unknown_keys_and_later_keys_warn_with_their_line_and_the_item_downloads():
-    entries, warnings = parse(f"{A}\n split=4\n max-download-limit=1M\n OUT=x\n colour=blue\n")
+    entries, warnings = parse(f"{A}\n max-download-limit=1M\n OUT=x\n colour=blue\n")
     assert entries == [ListEntry(1, A, None)]
     assert warnings == [
-        (2, "option 'split' is not applied yet (a later adl will)"),
-        (3, "option 'max-download-limit' is not applied yet (a later adl will)"),
-        (4, "unknown option 'OUT' ignored"),  # keys are case-sensitive, as in aria2c
-        (5, "unknown option 'colour' ignored"),
+        (2, "option 'max-download-limit' is not applied yet (a later adl will)"),
+        (3, "unknown option 'OUT' ignored"),  # keys are case-sensitive, as in aria2c
+        (4, "unknown option 'colour' ignored"),
     ]
+
+
+@pytest.mark.parametrize("value", ["0", "17", "-1", "four", "4.0", "٤", "1e1", "+4"])
+def test_a_split_that_is_not_1_to_16_fails_its_item_with_its_line(value):
+    entries, _ = parse(f"{A}\n out=a\n split={value}\n")
+    assert entries == [ListEntry(3, A, f"split={value}: expected a whole number from 1 to 16")]
 
 
 def test_messages_never_quote_a_password():
@@ -292,6 +300,11 @@ def test_checksum_problem(text, problem):
         (Item(url=A, user="alice"), "user: expected USER:PASSWORD"),
         (Item(url=A, referer="a\nb"), "referer: contains a line break or NUL"),
         (Item(url=A, name=5), "out: not a str"),  # type: ignore[arg-type]
+        (Item(url=A, split=16), None),
+        (Item(url=A, split=0), "split: expected a whole number from 1 to 16, not 0"),
+        (Item(url=A, split=17), "split: expected a whole number from 1 to 16, not 17"),
+        (Item(url=A, split=True), "split: expected a whole number from 1 to 16, not True"),  # type: ignore[arg-type]
+        (Item(url=A, split="4"), "split: expected a whole number from 1 to 16, not '4'"),  # type: ignore[arg-type]
     ],
 )  # fmt: skip
 def test_item_problem(given, problem):
