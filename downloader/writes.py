@@ -97,17 +97,24 @@ async def write(file, pieces: list[bytes | memoryview]) -> None:
         raise from_os_error(exc) from exc
 
 
-async def write_at(fd: int, pieces: list[bytes | memoryview], offset: int) -> None:
-    """Write pieces at `offset` of an open file, in a worker thread: the segments of a split
-    file, several in flight at once at different offsets. Shielded as `write` is: a cancel
-    must not leave a write running that the bytes-done count does not include."""
-    loop = asyncio.get_running_loop()
+async def write_at(
+    fd: int, pieces: list[bytes | memoryview], offset: int, then: Callable[[], None]
+) -> None:
+    """Write pieces at `offset` of an open file, in a worker thread (the segments of a split
+    file: several in flight at once, at different offsets), then call `then` in the loop.
+
+    Shielded as `write` is, and `then` is called for a write that finished while a cancel
+    waited too: the segment counting it would otherwise place its next bytes over these."""
+    future = asyncio.get_running_loop().run_in_executor(None, pwrite_all, fd, pieces, offset)
     try:
-        await _finished_even_if_cancelled(
-            loop.run_in_executor(None, pwrite_all, fd, pieces, offset)
-        )
+        await _finished_even_if_cancelled(future)
+    except asyncio.CancelledError:
+        if not future.cancelled() and future.exception() is None:
+            then()
+        raise
     except OSError as exc:
         raise from_os_error(exc) from exc
+    then()
 
 
 def pwrite_all(fd: int, pieces: list[bytes | memoryview], offset: int) -> None:

@@ -18,7 +18,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from downloader import FileRetrying, Item
+from downloader import FileProgress, FileRetrying, Item
 from downloader.api import run_batch
 from downloader.inputs import entries_from_urls
 from downloader.options import Options
@@ -83,8 +83,11 @@ def segment_rows(out: Path) -> list[tuple[int, int, int]]:
 # -- splitting ---------------------------------------------------------------------------------
 
 
-async def test_a_big_file_comes_over_n_connections_each_writing_its_range(server, big, tmp_path):
-    [result] = await fetch([server.url("big.bin")], tmp_path, jobs=1, **SPLIT)
+@pytest.mark.parametrize("resume", [True, False])  # False: --no-journal, segments in memory
+async def test_a_big_file_comes_over_n_connections_each_writing_its_range(
+    server, big, tmp_path, resume
+):
+    [result] = await fetch([server.url("big.bin")], tmp_path, jobs=1, resume=resume, **SPLIT)
 
     assert result.state is State.DONE, result.error
     assert (tmp_path / "big.bin").read_bytes() == big
@@ -97,7 +100,8 @@ async def test_a_big_file_comes_over_n_connections_each_writing_its_range(server
     assert server.max_active_total == 4  # -j 1 counts files, not connections
     assert server.bytes_sent["big.bin"] < SIZE + 4 * MiB  # the first answer is cut at 2 MiB
     assert result.received >= SIZE and result.status == 206
-    assert segment_rows(tmp_path) == []  # a finished file keeps no segments
+    if resume:
+        assert segment_rows(tmp_path) == []  # a finished file keeps no segments
 
 
 async def test_if_range_carries_last_modified_when_there_is_no_etag(server, big, tmp_path):
@@ -326,6 +330,44 @@ async def test_segments_in_the_journal_say_no_more_than_the_part_file_holds(serv
     [result] = await fetch([server.url("big.bin")], tmp_path, **SPLIT)
     assert (tmp_path / "big.bin").read_bytes() == big
     assert segment_rows(tmp_path) == []
+
+
+async def test_a_cancelled_split_download_commits_its_segments_and_resumes(server, big, tmp_path):
+    """Ctrl-C (a cancel): what each connection received is written, its segment rows are
+    committed, and a rerun goes on from them."""
+    progress = asyncio.Event()
+    written = [0]
+
+    def on_event(event):
+        if isinstance(event, FileProgress):
+            written[0] += event.nbytes
+            if written[0] >= 3 * MiB:
+                progress.set()
+
+    batch = run_batch(
+        entries_from_urls([server.url("big.bin")]), tmp_path, Options(**SPLIT), on_event
+    )
+    task = asyncio.create_task(anext(batch))
+    await asyncio.wait_for(progress.wait(), timeout=10)
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    await batch.aclose()
+
+    rows = segment_rows(tmp_path)
+    part = (tmp_path / "big.bin.part").read_bytes()
+    assert sum(done for *_, done in rows) >= 3 * MiB
+    for start, _, done in rows:
+        assert part[start : start + done] == big[start : start + done]
+    server.range_requests.clear()
+    server.rate = 0
+
+    await fetch([server.url("big.bin")], tmp_path, **SPLIT)
+
+    assert (tmp_path / "big.bin").read_bytes() == big
+    assert sorted(header for _, header, _ in server.range_requests) == sorted(
+        f"bytes={start + done}-{end - 1}" for start, end, done in rows if done < end - start
+    )
 
 
 async def test_a_single_streams_part_is_kept_and_the_rest_split(server, big, tmp_path):
