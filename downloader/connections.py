@@ -75,7 +75,10 @@ class Connections:
         )
         self._entry = entry
         self._known = Validators(entry.etag, entry.last_modified)
-        self._journal.update(entry, state=Status.ACTIVE)
+        self._journal.update(  # all spelled out: a MemoryJournal keeps only what changes
+            entry, state=Status.ACTIVE, etag=entry.etag, last_modified=entry.last_modified,
+            total=entry.total,
+        )  # fmt: skip
         # The segments are in the journal before a byte lands at an offset: else a rerun
         # after kill -9 could resume a .part with holes as if it were contiguous.
         self._journal.segments.save(entry.url, self._plan.rows())

@@ -266,12 +266,15 @@ async def test_a_connection_that_fails_drops_out_and_another_takes_its_range(ser
     assert len(asked) == 5 and asked[4].endswith(f"-{SIZE // 2 - 1}")  # the rest of it
 
 
-async def test_an_attempt_that_loses_every_connection_resumes_every_segment(server, big, tmp_path):
+@pytest.mark.parametrize("resume", [True, False])  # False: --no-journal, segments in memory
+async def test_an_attempt_that_loses_every_connection_resumes_every_segment(
+    server, big, tmp_path, resume
+):
     for number in (1, 2, 3, 4):
         cut = Fault("cut", after=MiB)
         on_request(server, number, lambda cut=cut: server.fail_next("big.bin", cut))
 
-    [result] = await fetch([server.url("big.bin")], tmp_path, **SPLIT)
+    [result] = await fetch([server.url("big.bin")], tmp_path, resume=resume, **SPLIT)
 
     assert result.state is State.DONE, result.error
     assert result.attempts == 2
