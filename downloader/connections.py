@@ -35,12 +35,12 @@ from .naming import PART_SUFFIX
 from .options import Options
 from .resume import Validators
 from .retry import parse_retry_after
-from .segments import Plan, Segment, answer_problem, range_header
+from .segments import Plan, Segment, answer_problem, range_asked, range_header
 from .stall import StallWatch
 from .transfer import FLUSH_SECONDS, Outcome, Received, RestartFromZero, Transfer
 from .writes import Block, open_no_follow, write_at
 
-SEGMENT_COMMIT_SECONDS = 0.2  # at 8 x 40 MB/s, a kill -9 costs ~64 MB fetched again
+SEGMENT_COMMIT_SECONDS = 0.1  # between commits: at 8 x 40 MB/s, 34 MB to fetch again
 
 
 class Connections:
@@ -156,13 +156,14 @@ class Connections:
         range of this version raises RestartFromZero."""
         if_range = resume.if_range_value(self._known)
         assert if_range is not None  # segments are only made with a validator
-        headers = {**self._transfer.requests.identity, "Range": range_header(segment)}
+        asked = range_asked(segment)
+        headers = {**self._transfer.requests.identity, "Range": range_header(asked)}
         headers["If-Range"] = if_range
         response = await self._transfer.requests.get(self._source.url, headers, self._source.policy)
         try:
             _raise_for_status(response)
             problem = answer_problem(
-                response.status, response.headers, segment, self._known, self._total
+                response.status, response.headers, asked, self._known, self._total
             )
             if problem is not None:
                 raise RestartFromZero(problem)

@@ -151,9 +151,13 @@ def rows_fit(rows: list[Row], total: int | None, part_size: int) -> bool:
     return position == total and part_size >= on_disk
 
 
-def range_header(segment: Segment) -> str:
-    """The Range of what is left of a segment (the end is inclusive in HTTP)."""
-    return f"bytes={segment.start + segment.written}-{segment.end - 1}"
+def range_asked(segment: Segment) -> tuple[int, int]:
+    """The first and last byte (inclusive, as HTTP counts) of what is left of a segment."""
+    return segment.start + segment.written, segment.end - 1
+
+
+def range_header(asked: tuple[int, int]) -> str:
+    return f"bytes={asked[0]}-{asked[1]}"
 
 
 def opening_problem(status: int, headers: Mapping[str, str], offset: int) -> str | None:
@@ -187,16 +191,22 @@ def split_total(
 
 
 def answer_problem(
-    status: int, headers: Mapping[str, str], segment: Segment, known: Validators, total: int
+    status: int,
+    headers: Mapping[str, str],
+    asked: tuple[int, int],
+    known: Validators,
+    total: int,
 ) -> str | None:
-    """Why the answer to a segment's ranged request cannot be written at its offset (the
-    file is then fetched again from zero, over one connection); None when it can."""
+    """Why the answer to a segment's ranged request for bytes `asked` cannot be written at
+    its offset (the file is then fetched again from zero, over one connection); None when it
+    can. (It is judged against the range asked: the segment's end may have moved since,
+    when another connection took its back half, and its reader stops there.)"""
     if status == 200:
         return "the server sent the whole file to a range request (changed, or Range ignored)"
     if status != 206:
         return f"HTTP {status} to a range request"
     parsed = resume.parse_content_range(headers.get("Content-Range"))
-    first, last = segment.start + segment.written, segment.end - 1
+    first, last = asked
     if parsed is None or parsed[:2] != (first, last):
         got = headers.get("Content-Range")
         return f"asked for bytes {first}-{last}, got Content-Range {got!r}"

@@ -47,7 +47,8 @@ class Fault:
     kind: "status" (answer `status`, with Retry-After `retry_after` if given), "cut" (send
     `after` body bytes, then drop the connection), "stall" (send `after` bytes, then sleep
     `seconds`), "trickle" (send the body at `rate` bytes/s), "reset" (drop at once),
-    "wrong_range" (answer a range request with the range `after` bytes further on, saying so).
+    "wrong_range" (answer a range request with the range `after` bytes further on, saying so),
+    "delay" (answer after `seconds`).
     """
 
     kind: str
@@ -182,6 +183,8 @@ class FileServer:
             assert request.transport is not None
             request.transport.close()
             return web.Response()
+        if fault is not None and fault.kind == "delay":
+            await asyncio.sleep(fault.seconds)
         start, end = self._range(request, served, name)
         if fault is not None and fault.kind == "wrong_range" and (start or end is not None):
             start += fault.after

@@ -254,6 +254,24 @@ async def test_a_free_connection_takes_the_back_half_of_a_slow_range(
     assert any(r.endswith(f"-{end - 1}") for r in stolen)
 
 
+async def test_a_range_stolen_from_while_its_answer_is_on_the_way_is_still_used(server, tmp_path):
+    """The answer to the range asked is used up to where the segment ends now: it is
+    judged against what was asked, not against the segment's end since then."""
+    body = random_bytes(4 * MiB, seed=5)
+    server.add("big.bin", body)
+    on_request(server, 2, lambda: server.fail_next("big.bin", Fault("delay", seconds=0.3)))
+
+    [result] = await fetch([server.url("big.bin")], tmp_path, split=2, min_split_size="1M")
+
+    assert result.state is State.DONE, result.error
+    assert (tmp_path / "big.bin").read_bytes() == body
+    # The first connection was done long before the second's answer came: it took the
+    # back half of the second range meanwhile. Nothing started again from zero.
+    halves = [f"bytes={2 * MiB}-{4 * MiB - 1}", f"bytes={3 * MiB}-{4 * MiB - 1}"]
+    assert sorted(ranges_asked(server)) == ["bytes=0-", *halves]
+    assert plain_requests(server) == 0
+
+
 async def test_a_connection_that_fails_drops_out_and_another_takes_its_range(server, big, tmp_path):
     on_request(server, 2, lambda: server.fail_next("big.bin", Fault("cut", after=256 * KiB)))
 

@@ -13,6 +13,7 @@ from downloader.segments import (
     answer_problem,
     connections_for,
     opening_problem,
+    range_asked,
     range_header,
     rows_fit,
     split_total,
@@ -104,7 +105,7 @@ def test_a_released_range_is_taken_before_any_steal_and_from_its_bytes_on_disk()
     plan.release(b)
     again = plan.take()
     assert again is b and b.received == 2 * M
-    assert range_header(b) == f"bytes={6 * M}-{8 * M - 1}"
+    assert range_header(range_asked(b)) == f"bytes={6 * M}-{8 * M - 1}"
 
 
 def test_finished_segments_are_never_taken_and_the_plan_ends():
@@ -199,7 +200,7 @@ def test_opening_problem(status_headers, offset, problem):
     assert found == problem if problem is None else found.startswith(problem)
 
 
-SEGMENT = Segment(100, 200, 20)  # asks for bytes 120-199
+ASKED = (120, 199)
 KNOWN = Validators(ETAG, DATE)
 
 
@@ -228,10 +229,10 @@ KNOWN = Validators(ETAG, DATE)
 )
 def test_answer_problem(status_headers, known, problem):
     status, headers = status_headers
-    found = answer_problem(status, headers, SEGMENT, known, 1000)
+    found = answer_problem(status, headers, ASKED, known, 1000)
     assert found == problem if problem is None else found.startswith(problem)
 
 
-def test_range_header_asks_for_what_is_not_on_disk_yet():
-    assert range_header(Segment(100, 200)) == "bytes=100-199"
-    assert range_header(Segment(100, 200, 99)) == "bytes=199-199"
+def test_the_range_asked_is_what_is_not_on_disk_yet():
+    assert range_header(range_asked(Segment(100, 200))) == "bytes=100-199"
+    assert range_header(range_asked(Segment(100, 200, 99))) == "bytes=199-199"
