@@ -112,9 +112,11 @@ class Connections:
         """Wait for the connections; one that fails in a way worth retrying drops out while
         others go on (they take its range); any other failure ends the attempt."""
         last: DownloadError | None = None
-        while pending and not self._plan.finished:  # (those still waiting for a host slot
+        # Once the plan is finished, connections still waiting for a host slot are not
+        # needed: `_all` cancels them.
+        while pending and not self._plan.finished:
             done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
-            for task in done:  # are not needed any more once it is)
+            for task in done:
                 error = task.exception()
                 if error is None:
                     continue

@@ -78,7 +78,6 @@ class Transfer:
         checksums: Checksums = NO_CHECKSUMS,
     ) -> None:
         self.requests = requests
-        self._identity = requests.identity
         self.dest = dest
         self._folder = str(dest)  # paths are joined as strings: pathlib costs per file add up
         self._small_writes = InlineWhileFast()
@@ -127,7 +126,7 @@ class Transfer:
 
     async def _fetch(self, entry: Entry, received, source, *, allow_resume: bool) -> Outcome:
         known = resume.Validators(entry.etag, entry.last_modified)
-        offset, headers = 0, self._identity
+        offset, headers = 0, self.requests.identity
         # Without a validator there is nothing to resume safely: skip looking at the disk.
         if allow_resume and (entry.etag or entry.last_modified):
             offset = existing_size(self.part_path(entry))
@@ -147,6 +146,7 @@ class Transfer:
     async def receive(
         self, entry: Entry, response: aiohttp.ClientResponse, offset: int, known, received, source
     ) -> Outcome:
+        """The answer to an attempt's request, as resume.decide says (segmented.py's too)."""
         if response.status >= 400 and not (response.status == 416 and offset > 0):
             retry_after = parse_retry_after(response.headers.get("Retry-After"), now=time.time())
             raise HTTPStatusError(response.status, response.reason, retry_after=retry_after)
