@@ -75,6 +75,8 @@ async def download_all(
     checksums: str | None = None,
     check_integrity: bool = False,
     limit_rate: int | None = None,
+    split: int = 1,
+    min_split_size: int | str = 20 * MiB,
     on_event: Callable[[Event], None] | None = None,
     session: aiohttp.ClientSession | None = None,
 ) -> BatchResult:
@@ -92,6 +94,8 @@ async def download_all(
     the file's cookies join the caller's jar (under its rules) and the whole jar is saved.
     `limit_rate` (bytes per second) is one budget shared by every file of the batch; an
     `Item.limit_rate` caps its own file on top of it.
+    `split` (1 to 16) lets a file of at least twice `min_split_size` bytes (an int, or text
+    such as "20M") come over that many connections at once (an `Item`'s own `split` wins).
     """
     options = _options_from(locals())
     entries = entries_from_urls(_each_url(urls))
@@ -134,6 +138,8 @@ def iter_downloads(
     checksums: str | None = None,
     check_integrity: bool = False,
     limit_rate: int | None = None,
+    split: int = 1,
+    min_split_size: int | str = 20 * MiB,
     on_event: Callable[[Event], None] | None = None,
     session: aiohttp.ClientSession | None = None,
 ) -> AsyncIterator[Result]:

@@ -72,6 +72,8 @@ def get(
     private_key: flags.PrivateKey = None,
     checksums: flags.Checksums = None,
     check_integrity: flags.CheckIntegrity = False,
+    split: flags.Split = 1,
+    min_split_size: flags.MinSplitSize = 20 * 1024 * 1024,
     json_lines: flags.JsonLines = False,
     limit_rate: flags.LimitRate = None,
 ) -> None:

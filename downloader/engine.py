@@ -29,6 +29,7 @@ from .ratelimit import Limits
 from .request import RequestPolicy
 from .results import Result, State
 from .retry import retry_delay
+from .segmented import SplitFetch
 from .transfer import Received, Transfer
 
 HOST_BACKOFF_STATUSES = frozenset({429, 503})
@@ -56,6 +57,7 @@ class Engine:
         self._hosts = Hosts(options.per_host, asyncio.Semaphore(options.jobs), sleep)
         self._existing = Existing(transfer, journal, options, policy)
         self._limits = limits  # --limit-rate, and each item's max-download-limit=
+        self._split = SplitFetch(transfer, journal, options, emit)  # Transfer's, or split
         self._disk_full: str | None = None
         self._in_flight: dict[str, asyncio.Task[Result]] = {}
 
@@ -141,7 +143,7 @@ class Engine:
         for url in tried.urls:
             visit = self._hosts.visit(host_of(url))
             try:
-                source = Source(url, policy, named)
+                source = Source(url, policy, named, own.split if own is not None else None)
                 outcome = await self._attempts(item, entry, visit, source, received)
             finally:
                 visit.leave()
@@ -164,7 +166,7 @@ class Engine:
                     if self._disk_full is not None:  # queued before the disk filled up
                         return self._not_started(item)
                     attempts += 1
-                    outcome = await self._transfer.fetch(entry, received, source)
+                    outcome = await self._split.fetch(entry, received, source, visit)
             except DownloadError as error:
                 entry = (self._journal.get(item.url) or entry)._replace(attempts=attempts)
                 if not self._should_retry(error, visit):

@@ -20,7 +20,8 @@ class Item:
     sha-1, sha-224, sha-256, sha-384, sha-512). `headers` ("Name: value") add to the batch's
     own; `referer`, `user_agent` and `user` ("USER:PASSWORD") replace the batch's for this
     item. `limit_rate` caps this file's download speed (bytes per second), on top of the
-    batch's `limit_rate`."""
+    batch's `limit_rate`. `split`: connections for this file, 1 to 16 (None: the batch's
+    `split`)."""
 
     url: str
     mirrors: tuple[str, ...] = ()
@@ -32,6 +33,7 @@ class Item:
     user_agent: str | None = None
     user: str | None = None
     limit_rate: int | None = None
+    split: int | None = None
 
     @property
     def urls(self) -> tuple[str, ...]:

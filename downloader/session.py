@@ -15,6 +15,7 @@ import aiohttp
 
 from .options import Options
 from .request import USER_AGENT
+from .segments import MAX_SPLIT
 
 DNS_TTL_SECONDS = 300  # aiohttp keeps at most 1,000 answers, least recently used first out
 
@@ -26,9 +27,11 @@ async def open_session(
     if given is not None:
         yield given
         return
+    # -j counts files, and a split file has up to MAX_SPLIT connections (an item's split=
+    # may exceed --split); the engine's slots and hosts.py hold the real caps.
     connector = IdleCappedConnector(
         idle_cap=idle_cap(options.jobs),
-        limit=options.jobs,
+        limit=options.jobs * MAX_SPLIT,
         limit_per_host=options.per_host,
         ttl_dns_cache=DNS_TTL_SECONDS,
     )

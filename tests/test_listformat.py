@@ -96,6 +96,9 @@ def item(**fields) -> Item:
         (f"{A}\n max-download-limit=2048\n", [ListEntry(1, A, None, item(limit_rate=2048))]),
         (f"{A}\n max-download-limit=0\n", [ListEntry(1, A, None, item())]),
         (f"{A}\n max-download-limit=\n", [ListEntry(1, A, None)]),
+        # split=N: connections for this file (segments.py).
+        (f"{A}\n split=4\n", [ListEntry(1, A, None, item(split=4))]),
+        (f"{A}\n split=16\n", [ListEntry(1, A, None, item(split=16))]),
         # A BOM on line 1 is dropped; CRLF line ends are fine.
         (f"\ufeff{A}\r\n out=a\r\n", [ListEntry(1, A, None, item(name="a"))]),
     ],
@@ -194,14 +197,19 @@ def test_a_bad_item_line_keeps_its_options_to_itself():
     assert warnings == []  # the failed item's options are not even looked at
 
 
-def test_unknown_keys_and_later_keys_warn_with_their_line_and_the_item_downloads():
-    entries, warnings = parse(f"{A}\n split=4\n OUT=x\n colour=blue\n")
+def test_unknown_keys_warn_with_their_line_and_the_item_downloads():
+    entries, warnings = parse(f"{A}\n OUT=x\n colour=blue\n")
     assert entries == [ListEntry(1, A, None)]
     assert warnings == [
-        (2, "option 'split' is not applied yet (a later adl will)"),
-        (3, "unknown option 'OUT' ignored"),  # keys are case-sensitive, as in aria2c
-        (4, "unknown option 'colour' ignored"),
+        (2, "unknown option 'OUT' ignored"),  # keys are case-sensitive, as in aria2c
+        (3, "unknown option 'colour' ignored"),
     ]
+
+
+@pytest.mark.parametrize("value", ["0", "17", "-1", "four", "4.0", "٤", "1e1", "+4"])
+def test_a_split_that_is_not_1_to_16_fails_its_item_with_its_line(value):
+    entries, _ = parse(f"{A}\n out=a\n split={value}\n")
+    assert entries == [ListEntry(3, A, f"split={value}: expected a whole number from 1 to 16")]
 
 
 def test_messages_never_quote_a_password():
@@ -320,6 +328,11 @@ def test_checksum_problem(text, problem):
          "> 0, not '1M'"),  # type: ignore[arg-type]
         (Item(url=A, limit_rate=True), "limit_rate must be a whole number of bytes per second "
          "> 0, not True"),
+        (Item(url=A, split=16), None),
+        (Item(url=A, split=0), "split: expected a whole number from 1 to 16, not 0"),
+        (Item(url=A, split=17), "split: expected a whole number from 1 to 16, not 17"),
+        (Item(url=A, split=True), "split: expected a whole number from 1 to 16, not True"),  # type: ignore[arg-type]
+        (Item(url=A, split="4"), "split: expected a whole number from 1 to 16, not '4'"),  # type: ignore[arg-type]
     ],
 )  # fmt: skip
 def test_item_problem(given, problem):
