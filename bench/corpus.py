@@ -5,10 +5,12 @@ from a fixed seed, so every machine and every run serves the same content. Gener
 only when the corpus is missing or incomplete: a stamp file is written after the last byte.
 
 A corpus may serve another one's files (``data``): ``https`` is ``large`` over TLS, the
-``conc64`` ones are ``medium`` at ``-j 64``; the same bytes, no second copy in RAM. Its
-``route`` says how nginx serves it (plain http, https on a second port, or through the slow
-location that holds each response ~50 ms; see server.py), its ``jobs`` the ``-j`` it runs at
-when that is part of what it measures.
+``conc64`` ones are ``medium`` at ``-j 64``, ``split`` is the first of ``large``'s files; the
+same bytes, no second copy in RAM. Its ``route`` says how nginx serves it (plain http, https on
+a second port, through the slow location that holds each response ~50 ms, or through the
+capped location that sends each response at 40 MiB/s; see server.py), its ``jobs`` the ``-j``
+it runs at when that is part of what it measures, its ``variants`` the tools it runs when they
+are not the usual ones (tools.VARIANTS: adl --split 8, aria2c -x8 ...).
 
 The ``memory`` and ``hosts`` corpora are virtual: nginx answers every ``/m/<anything>`` with a
 1-byte body, so a 500,000-URL list needs no files on disk (see server.py).
@@ -40,6 +42,7 @@ STAMP_VERSION = 1
 # URL path prefix that nginx answers with a fixed tiny body (server.py).
 MEMORY_PREFIX = "m"
 MEMORY_SIZES = (20_000, 500_000)
+SPLITKILL = "splitkill"  # a corpus with a procedure of its own (split_kill.py)
 
 
 class Route(enum.Enum):
@@ -48,6 +51,7 @@ class Route(enum.Enum):
     HTTP = "http"
     HTTPS = "https"  # TLS on a second port, with a certificate the bench makes (certs.py)
     SLOW = "slow"  # every response held ~50 ms before its first byte (slow.py)
+    CAPPED = "capped"  # every response sent at 40 MiB/s (nginx limit_rate), its bytes logged
 
 
 @dataclass(frozen=True)
@@ -55,10 +59,14 @@ class Corpus:
     name: str
     count: int
     size: int  # bytes per file
-    data: str = ""  # the corpus whose files are served, when not its own (same count and size)
+    data: str = ""  # the corpus whose files are served, when not its own (same size; its first
+    # `count` files)
     route: Route = Route.HTTP
     jobs: int | None = None  # its own -j, when concurrency is what it measures; else --jobs
     adl_only: bool = False  # a target on adl alone (issue 16's memory at concurrency)
+    # The tools it runs instead of --tools' own (tools.VARIANTS: a tool with extra options);
+    # a variant runs when its base tool is among --tools.
+    variants: tuple[str, ...] = ()
 
     @property
     def files_from(self) -> str:
@@ -94,6 +102,21 @@ CORPORA: dict[str, Corpus] = {
         Corpus("conc64", 64, 4 * MiB, data="medium", jobs=64, adl_only=True),
         Corpus("conc64slow", 64, 4 * MiB, data="medium", route=Route.SLOW, jobs=64, adl_only=True),
         Corpus("conc500", 3000, 16 * KiB, jobs=500, adl_only=True),
+        # Issue 14: one big file from a server that caps each connection at 40 MiB/s, over
+        # 8 connections and over one, beside aria2c -x8 -s8.
+        Corpus(
+            "split",
+            1,
+            256 * MiB,
+            data="large",
+            route=Route.CAPPED,
+            variants=("adl-split8", "adl-split1", "aria2c-x8"),
+        ),
+        # Issue 14: a split 1 GiB download killed with SIGKILL mid-way, then run again
+        # (split_kill.py): byte-exact, and what the server sent in all.
+        Corpus(SPLITKILL, 1, 1 * GiB, data="huge", route=Route.CAPPED, variants=("adl-split8",)),
+        # Issue 14: --limit-rate 30M over 256 MiB at -j 8: 8.53 s of wall time.
+        Corpus("ratelimit", 64, 4 * MiB, data="medium", jobs=8, variants=("adl-limit30M",)),
     )
 }
 # Virtual corpora, measured on adl alone: bodies of 1 byte from one nginx location.
@@ -105,6 +128,7 @@ DEFAULT_NAMES = ("large", "medium1g", "https", "small", "startup")
 GROUPS = {
     "all": ALL_NAMES,
     "concurrency": ("conc64", "conc64slow", "conc500", HOSTS),  # issue 16, adl only
+    "bigfiles": ("split", SPLITKILL, "ratelimit"),  # issue 14
 }
 HOSTS_URLS = 100_000
 HOSTS_NAMES = 10_000
@@ -116,8 +140,13 @@ def source(corpus: Corpus) -> Corpus:
     if not corpus.data:
         return corpus
     owner = CORPORA[corpus.data]
-    assert (owner.count, owner.size) == (corpus.count, corpus.size), corpus.name
+    assert owner.size == corpus.size and owner.count >= corpus.count, corpus.name
     return owner
+
+
+def served_names(corpus: Corpus) -> list[str]:
+    """The names of CORPUS's files: its own, or the first of those of the corpus it borrows."""
+    return source(corpus).file_names()[: corpus.count]
 
 
 def choose_root(wanted: list[Corpus]) -> Path:
@@ -194,7 +223,7 @@ def write_url_list(path: Path, urls: list[str]) -> None:
 
 def corpus_urls(base_url: str, corpus: Corpus) -> list[str]:
     """BASE_URL: the server's URL for the corpus's route (server.Endpoints.base)."""
-    return [f"{base_url}/{corpus.files_from}/{name}" for name in corpus.file_names()]
+    return [f"{base_url}/{corpus.files_from}/{name}" for name in served_names(corpus)]
 
 
 def memory_urls(base_url: str, count: int) -> list[str]:
@@ -216,7 +245,7 @@ def verify_corpus(root: Path, corpus: Corpus, out: Path) -> str | None:
     if not out.is_dir():
         return f"output dir {out} is gone"
     got = output_files(out)
-    expected = corpus.file_names()
+    expected = served_names(corpus)
     missing = [n for n in expected if n not in got]
     extra = sorted(set(got) - set(expected))
     served = corpus_dir(root, source(corpus))

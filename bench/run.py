@@ -3,9 +3,11 @@
 Usage (from the repo root; `bash bench/setup.sh` once installs nginx, openssl and the peers):
 
     python bench/run.py                           # large,medium1g,https,small,startup; 3 runs
-    python bench/run.py --corpus all              # + huge, many, medium, memory, concurrency
+    python bench/run.py --corpus all              # + huge, many, medium, memory, concurrency,
+                                                  #   bigfiles
     python bench/run.py --corpus small,medium --runs 1 --tools curl,aria2c,wget2,parfive
     python bench/run.py --corpus concurrency --tools adl    # issue 16: conc64*, conc500, hosts
+    python bench/run.py --corpus bigfiles   # issue 14: split, splitkill, ratelimit
 
 What it does:
 1. Generates each corpus once (seeded random bytes) under /dev/shm/adl-bench/www (or
@@ -26,6 +28,8 @@ What it does:
 adl alone (adl_only.py): the memory corpus (20,000 vs 500,000 URLs: memory must not grow with
 the list), the concurrency corpora (peak RSS at -j 64 and -j 500; RSS over 10,000 host
 names), and the start-up of `adl --version`, `--help` and `status` after the startup corpus.
+Issue 14's corpora run tool variants (adl --split 8 and 1, aria2c -x8 -s8, adl --limit-rate);
+splitkill kills a split download with SIGKILL and runs it again (split_kill.py).
 
 Exit status: 0 when every tool that ran was correct, 1 when any was FAIL, 2 when another
 run.py holds the cache dir, 130 on Ctrl-C. Targets missed do not change it.
@@ -52,8 +56,15 @@ from measure import find_gnu_time
 from report import format_table, summarize, write_json
 from runner import Bench, emit, log, round_order
 from server import nginx
-from targets import rss_verdict, speed_verdict, verdict_lines
-from tools import TOOLS, Batch, Tool
+from split_kill import bench_split_kill
+from targets import (
+    rate_limit_verdict,
+    rss_verdict,
+    speed_verdict,
+    verdict_lines,
+    wall_ratio_verdicts,
+)
+from tools import TOOLS, Batch, Tool, pick_variants
 
 BENCH = Path(__file__).resolve().parent
 DEFAULT_JSON = BENCH / "results" / "latest.json"
@@ -156,7 +167,12 @@ def bench_corpus(b: Bench, c: Corpus, tools: list[Tool]) -> dict:
         for tool in round_order(tools, c.name, run)
     ]
     rows = summarize(samples, order=[t.name for t in tools])  # rounds shuffle; tables do not
-    verdicts = [speed_verdict(c.name, rows), rss_verdict(c.name, rows)]
+    verdicts = [
+        speed_verdict(c.name, rows),
+        rss_verdict(c.name, rows),
+        *wall_ratio_verdicts(c.name, rows),
+        rate_limit_verdict(c.name, rows, c.total_bytes),
+    ]
     size = corpora.human_bytes(c.size)
     route = "" if c.route is Route.HTTP else f", {c.route.value}"
     title = f"{c.name}: {c.count} x {size}{route}, -j {jobs}, median of {b.runs}"
@@ -268,8 +284,18 @@ def _lock_root(root: Path) -> bool:
 
 
 def _bench_one(b: Bench, name: str, tools: list[Tool]) -> dict | None:
-    adl = next((t for t in tools if t.name == "adl"), None)
     c = CORPORA.get(name)
+    if c is not None and c.variants:
+        tools = pick_variants(c.variants, tools)
+        if not tools:
+            log(f"skipping {name}: none of its tools ({', '.join(c.variants)}) is selected")
+            return None
+        return (
+            bench_split_kill(b, c, tools[0])
+            if name == corpora.SPLITKILL
+            else bench_corpus(b, c, tools)
+        )
+    adl = next((t for t in tools if t.name == "adl"), None)
     if c is not None and not c.adl_only:
         result = bench_corpus(b, c, tools)
         if name == "startup" and adl is not None:

@@ -50,14 +50,17 @@ class Bench:
         files: int,
         nbytes: int,
         verify: Callable[[Path], str | None],
+        before: Callable[[Path], None] | None = None,
     ) -> Sample:
         """TOOL's COMMAND (given its output dir) into an emptied dir; the output is checked,
-        then deleted."""
+        then deleted. BEFORE (given the dir) runs first, unmeasured: splitkill's killed run."""
         out = self.root / f"out-{tool}"
         shutil.rmtree(out, ignore_errors=True)
         out.mkdir(parents=True)
         log_path = self.log_path(label, tool, run)
         try:
+            if before is not None:
+                before(out)
             m = run_measured(
                 command(out),
                 cwd=self.work,

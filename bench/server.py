@@ -12,6 +12,12 @@ Optional parts, switched on only when a corpus needs them:
 - the slow route (conc64slow): `/slow/...` goes through slow.py, which holds each response
   ~50 ms and hands the file back to nginx (X-Accel-Redirect to the internal `/_files/`).
 
+Always on: the capped route (issue 14's split and splitkill corpora), `/capped/...`, the same
+files sent at 40 MiB/s per response (`limit_rate 40m`, as servers and CDNs cap each
+connection), and the only location with an access log: one line per response with the bytes
+nginx sent (`$bytes_sent`, headers included), so the harness can count what a tool cost the
+server (split_kill.py). Every other location keeps `access_log off`.
+
 The server is nginx's default for both ports and answers any Host (the hosts corpus names
 10,000 host names, all of them this server).
 """
@@ -35,6 +41,9 @@ from corpus import MEMORY_PREFIX, Route
 from system import ensure_binary
 
 HOST = "127.0.0.1"
+CAPPED_PREFIX = "/capped"
+CAP_MIB_PER_S = 40  # per response: nginx's limit_rate 40m (m: 1024 * 1024 bytes)
+CAPPED_LOG = "capped-access.log"  # in the run's temp dir
 
 CONFIG = """\
 daemon off;
@@ -61,6 +70,8 @@ http {{
     fastcgi_temp_path {tmp}/fastcgi;
     uwsgi_temp_path {tmp}/uwsgi;
     scgi_temp_path {tmp}/scgi;
+    # The capped route's access log (first field: bytes sent, headers included).
+    log_format sent '$bytes_sent $body_bytes_sent $status "$request_uri" "$http_range"';
 
     server {{
         listen {host}:{port} default_server;
@@ -75,6 +86,12 @@ http {{
         location {files}/ {{
             internal;
             alias {www}/;
+        }}
+        # Issue 14: a server that caps each response's rate; what it sent is logged.
+        location {capped}/ {{
+            alias {www}/;
+            limit_rate {cap}m;
+            access_log {tmp}/{capped_log} sent;
         }}
 {optional}    }}
 }}
@@ -100,6 +117,7 @@ class Endpoints:
     https: str | None = None  # https://127.0.0.1:PORT2, when TLS was asked for
     ca: Path | None = None  # the CA a tool must trust for https
     slow: bool = False  # whether the slow route was set up
+    capped_log: Path | None = None  # the capped route's access log (one line per response)
 
     def base(self, route: Route) -> str:
         """The base URL of ROUTE; the routes a run did not ask for are a bug in the caller."""
@@ -109,6 +127,8 @@ class Endpoints:
         if route is Route.SLOW:
             assert self.slow, "nginx was started without the slow route"
             return self.http + slow.PREFIX
+        if route is Route.CAPPED:
+            return self.http + CAPPED_PREFIX
         return self.http
 
 
@@ -151,6 +171,7 @@ def nginx(
                 https=f"https://{HOST}:{tls_port}" if tls else None,
                 ca=tls.ca if tls else None,
                 slow=slow_route,
+                capped_log=tmp / CAPPED_LOG,
             )
             _wait_ready(proc, port, tmp)
             routes = ", ".join(filter(None, [endpoints.http, endpoints.https]))
@@ -181,6 +202,9 @@ def _config(
         www=www,
         memory=MEMORY_PREFIX,
         files=slow.FILES,
+        capped=CAPPED_PREFIX,
+        cap=CAP_MIB_PER_S,
+        capped_log=CAPPED_LOG,
         optional=optional,
     )
 

@@ -5,6 +5,10 @@ per file (aria2c -x 1, parfive max_splits=1), writes into an empty directory, an
 nothing but errors, so the comparison is of the downloaders and not of their options. Over
 https each is told to trust the bench's own CA (certs.py) with its own option; none runs with
 verification off.
+
+Some corpora run variants instead (VARIANTS, issue 14): a tool with the options that corpus is
+about, e.g. adl --split 8 beside adl --split 1 and aria2c -x8 -s8 -k1M. A variant runs when
+its base tool is among --tools; the default tool list stays the same for every other corpus.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import subprocess
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
@@ -36,6 +41,12 @@ class Tool:
     find: Callable[[], list[str] | None]  # argv prefix, or None when not installed
     args: Callable[[Batch], list[str]]  # what follows the prefix for one batch
     version_args: tuple[str, ...] = ("--version",)
+    base: str = ""  # a variant's tool in TOOLS (what --tools names); "" for those tools
+
+    @property
+    def family(self) -> str:
+        """The name --tools selects it by."""
+        return self.base or self.name
 
     def command(self, batch: Batch) -> list[str]:
         prefix = self.find()
@@ -121,6 +132,10 @@ def _adl_args(b: Batch) -> list[str]:
     return ["get", str(b.list_path), "-j", str(b.jobs), "-o", str(b.out), "-q", *_adl_ca(b)]
 
 
+def _adl_with(*options: str) -> Callable[[Batch], list[str]]:
+    return lambda b: [*_adl_args(b), *options]
+
+
 def _adl_ca(b: Batch) -> list[str]:
     return ["--ca-certificate", str(b.ca)] if b.ca else []
 
@@ -165,14 +180,18 @@ def _curl_args(b: Batch) -> list[str]:
     ]
 
 
-def _aria2c_args(b: Batch) -> list[str]:
+def _aria2c_args(b: Batch, *, split: int = 1) -> list[str]:
+    # SPLIT > 1: aria2c's segmented download as its users run it (issue 14): SPLIT connections
+    # per file (-x), SPLIT pieces (-s), pieces of 1 MiB at least (-k, aria2c's smallest).
+    pieces = ["-s", str(split), "-k", "1M"] if split > 1 else []
     return [
         "-i",
         str(b.list_path),
         "-j",
         str(b.jobs),
         "-x",
-        "1",
+        str(split),
+        *pieces,
         "-d",
         str(b.out),
         "--quiet",
@@ -227,3 +246,21 @@ TOOLS: dict[str, Tool] = {
         Tool("parfive", _find_parfive, _parfive_args),
     )
 }
+
+# Corpora that run other options than the ones above (corpus.Corpus.variants); not in TOOLS, so
+# not in --tools' default list: each runs when its base tool is among --tools.
+VARIANTS: dict[str, Tool] = {
+    t.name: t
+    for t in (
+        Tool("adl-split8", _find_adl, _adl_with("--split", "8"), base="adl"),
+        Tool("adl-split1", _find_adl, _adl_with("--split", "1"), base="adl"),
+        Tool("aria2c-x8", _on_path("aria2c"), partial(_aria2c_args, split=8), base="aria2c"),
+        Tool("adl-limit30M", _find_adl, _adl_with("--limit-rate", "30M"), base="adl"),
+    )
+}
+
+
+def pick_variants(names: tuple[str, ...], tools: list[Tool]) -> list[Tool]:
+    """The variants NAMES whose base tool is among TOOLS (selected and installed), in order."""
+    selected = {t.name for t in tools}
+    return [VARIANTS[n] for n in names if VARIANTS[n].family in selected]
