@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import shutil
 import statistics
-import sys
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -20,7 +19,7 @@ from measure import run_measured
 from report import Row, align, format_memory, memory_verdict, summarize
 from runner import Bench, emit, log
 from targets import FLAT_FROM, flat_verdict, startup_verdict, verdict_lines
-from tools import Batch, Tool, child_env
+from tools import Batch, Tool, adl_python, child_env
 
 BENCH = Path(__file__).resolve().parent
 # One run per list length: the 500,000-URL run takes minutes, and peak RSS (unlike speed)
@@ -66,7 +65,7 @@ def bench_memory(b: Bench, tool: Tool) -> dict:
 def bench_hosts(b: Bench) -> dict:
     n, names, jobs = corpora.HOSTS_URLS, corpora.HOSTS_NAMES, corpora.HOSTS_JOBS
     port = urlsplit(b.endpoints.http).port
-    command = [sys.executable, str(BENCH / "adl_hosts.py")]
+    command = [adl_python(), str(BENCH / "adl_hosts.py")]
     options = ["--port", str(port), "--urls", str(n), "--hosts", str(names), "-j", str(jobs)]
     options += ["--every", str(HOSTS_SAMPLE_EVERY)]
     sample = b.run_one(

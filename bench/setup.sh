@@ -34,14 +34,17 @@ else
     echo "setup: parfive already installed" >&2
 fi
 
-# adl itself, from this checkout, with the `fast` extra (uvloop) as its users would install it
-# for speed; the harness runs this checkout's code either way (python -m downloader).
-if ! "$PY" -c 'import aiohttp, tqdm, typer, uvloop' >/dev/null 2>&1; then
-    echo "setup: pip install -e .[fast]" >&2
-    "$PY" -m pip install -q -e "$(dirname "$0")/..[fast]"
-else
-    echo "setup: adl's dependencies and uvloop already installed" >&2
+# adl as its users install it: `pip install .` into a venv of its own (bench/.venv), which
+# the harness runs adl with (tools.adl_python). The code run is this checkout's either way
+# (PYTHONPATH); the venv gives adl its dependencies and none of the system's site-wide .pth
+# files. Rerun setup.sh after a dependency changes.
+VENV="$(dirname "$0")/.venv"
+if [ ! -x "$VENV/bin/python" ]; then
+    echo "setup: python -m venv bench/.venv" >&2
+    "$PY" -m venv "$VENV"
 fi
+echo "setup: pip install . into bench/.venv" >&2
+"$VENV/bin/python" -m pip install -q "$(dirname "$0")/.."
 
 for t in nginx curl aria2c wget2 openssl; do
     printf '%-7s %s\n' "$t" "$(command -v "$t")" >&2

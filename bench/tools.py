@@ -94,6 +94,19 @@ def _on_path(binary: str) -> Callable[[], list[str] | None]:
 # --- adl ----------------------------------------------------------------------------------------
 
 
+ADL_VENV = BENCH / ".venv"  # made by setup.sh: `pip install .` into a venv, as users install
+
+
+def adl_python() -> str:
+    """The interpreter adl runs in: bench/.venv's when setup.sh made it, else the harness's.
+
+    A venv is what users run adl in, and it matters: a system interpreter may carry site-wide
+    .pth files (one here imports certifi at every start: +5 MB RSS, +30-90 ms of start-up)
+    that no user's venv has. The code run is this checkout's either way (child_env)."""
+    venv_python = ADL_VENV / "bin" / "python"
+    return str(venv_python) if venv_python.exists() else sys.executable
+
+
 def _find_adl() -> list[str] | None:
     """This checkout's adl (`python -m downloader`), else `adl` from PATH; None if neither answers.
 
@@ -102,7 +115,7 @@ def _find_adl() -> list[str] | None:
     of start-up to every run.
     """
     path = shutil.which("adl")
-    for prefix in ([sys.executable, "-m", "downloader"], [path] if path else []):
+    for prefix in ([adl_python(), "-m", "downloader"], [path] if path else []):
         if prefix and _answers_help([*prefix, "get", "--help"]):
             return prefix
     return None
