@@ -18,13 +18,14 @@ from collections.abc import (
     Iterator,
     Mapping,
 )
-from contextlib import aclosing
+from contextlib import AsyncExitStack, aclosing
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import aiohttp
 
 from .buffers import READ_BUFSIZE
+from .coordinator import check_pool_options, transfer_for
 from .engine import Engine, Sleep
 from .errors import DamagedJournalError, OptionsError
 from .events import Event, Notice
@@ -37,7 +38,6 @@ from .options import MiB, OnExists, Options
 from .request import Requester, RequestPolicy
 from .results import BatchResult, Result
 from .session import open_session
-from .transfer import Transfer
 
 
 async def download_all(
@@ -73,6 +73,8 @@ async def download_all(
     location_trusted: bool = False,
     checksums: str | None = None,
     check_integrity: bool = False,
+    procs: int | Literal["auto"] = 1,
+    cluster: str | Any = None,
     on_event: Callable[[Event], None] | None = None,
     session: aiohttp.ClientSession | None = None,
 ) -> BatchResult:
@@ -88,6 +90,9 @@ async def download_all(
     credentials and secret headers go only to each URL's own origin (see README).
     `load_cookies` / `save_cookies` act on the jar of the session in use: with `session`,
     the file's cookies join the caller's jar (under its rules) and the whole jar is saved.
+    `procs` runs the transfers in that many worker processes ("auto": one per core), and
+    `cluster` on a Dask cluster (its scheduler's address, or a `distributed.Client`); one
+    journal and the same names either way (see README, "Past one core").
     """
     options = _options_from(locals())
     entries = entries_from_urls(_each_url(urls))
@@ -129,6 +134,8 @@ def iter_downloads(
     location_trusted: bool = False,
     checksums: str | None = None,
     check_integrity: bool = False,
+    procs: int | Literal["auto"] = 1,
+    cluster: str | Any = None,
     on_event: Callable[[Event], None] | None = None,
     session: aiohttp.ClientSession | None = None,
 ) -> AsyncIterator[Result]:
@@ -161,6 +168,7 @@ async def run_batch(
     and `checksums`: the --checksums file's table, when the caller has checked them already
     (else they are made from `options` here). An exception raised by `on_event` stops the
     batch (transfers cancelled, journal flushed) and is raised here."""
+    check_pool_options(options, session)
     emit = _carried(on_event) if on_event is not None else _ignore
     policy = policy or RequestPolicy.from_options(options)
     if checksums is None:
@@ -195,11 +203,22 @@ async def _run(
         async with (
             open_session(options, session) as http,
             policy.cookies.kept_in(http.cookie_jar, emit),  # a caller's session: its jar
+            AsyncExitStack() as stack,
         ):
             requester = Requester(
                 http, policy, max_redirects=options.max_redirects, read_bufsize=READ_BUFSIZE
             )
-            transfer = Transfer(requester, folder, options, journal, emit, checksums)
+            transfers = transfer_for(
+                requester,
+                folder,
+                options,
+                journal,
+                emit,
+                checksums,
+                policy=policy,
+                jar=http.cookie_jar,
+            )
+            transfer = await stack.enter_async_context(transfers)  # workers, with procs/cluster
             items = _aiter(entries)
             engine = Engine(
                 transfer, journal, options, emit, policy=policy, sleep=sleep or asyncio.sleep

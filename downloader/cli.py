@@ -98,6 +98,8 @@ def get(
     checksums: flags.Checksums = None,
     check_integrity: flags.CheckIntegrity = False,
     json_lines: flags.JsonLines = False,
+    procs: flags.Procs = 1,
+    cluster: flags.Cluster = None,
 ) -> None:
     settings = {name: value for name, value in locals().items() if name in Options.names()}
     from .api import prepare_dest
@@ -198,7 +200,9 @@ def _run(
     import asyncio  # here: `adl --version` and `adl status` start faster without it
 
     try:
-        with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+        from .session import loop_factory
+
+        with asyncio.Runner(loop_factory=loop_factory()) as runner:
             entries = lists.entries(warn=lambda message: on_event(Notice(message)))
             batch = _batch(entries, folder, options, policy, checksums, on_event, renderer)
             interrupted = runner.run(batch)
@@ -299,15 +303,6 @@ def _renderer(lists: ListSources, lines_to: TextIO, *, quiet: bool, debug: bool)
     from .progress import TqdmRenderer  # only a terminal pays for importing tqdm
 
     return TqdmRenderer(lists.count_urls(), where=lists.where)
-
-
-def _loop_factory():
-    """uvloop when installed (the `fast` extra): it makes small files noticeably cheaper."""
-    try:
-        import uvloop  # type: ignore[import-not-found, unused-ignore]  # the optional extra
-    except ImportError:
-        return None
-    return uvloop.new_event_loop
 
 
 def _usage_error(message: str) -> NoReturn:

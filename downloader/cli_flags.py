@@ -7,6 +7,7 @@ rich keeps a text's line breaks, which then break sentences at any terminal widt
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -17,6 +18,7 @@ from .retry import RETRYABLE_STATUSES
 
 OUTPUT, RETRIES, REQUESTS, TLS = "Output", "Retries and timeouts", "Requests", "Proxies and TLS"
 LISTS = "Lists and integrity"
+SCALE = "Scale"
 _RETRIED = ", ".join(str(status) for status in sorted(RETRYABLE_STATUSES))
 
 GET_HELP = (
@@ -252,5 +254,39 @@ JsonLines = Annotated[
         help="One JSON object per file on stdout as it finishes (JSON Lines); the rest goes "
         "to stderr.",
         panel=OUTPUT,
+    ),
+]
+
+
+# Scale
+def _procs(text: str) -> int:
+    """--procs N, or auto: one per core (checked again by Options)."""
+    if text == "auto":
+        return os.cpu_count() or 1
+    try:
+        return int(text)
+    except ValueError:
+        raise typer.BadParameter(f"{text!r} is not a whole number or auto") from None
+
+
+Procs = Annotated[
+    int,
+    typer.Option(
+        "--procs",
+        metavar="P|auto",
+        parser=_procs,
+        help="Worker processes that download (auto: one per core); -j stays the total files "
+        "in flight. One journal and the same names as with one process.",
+        rich_help_panel=SCALE,
+    ),
+]
+Cluster = Annotated[
+    str | None,
+    _flag(
+        "--cluster",
+        metavar="ADDRESS",
+        help="Download on the workers of a Dask scheduler (tcp://HOST:PORT; pip install "
+        "'adl[dask]'). OUTPUT must be one folder shared by every worker, at the same path.",
+        panel=SCALE,
     ),
 ]

@@ -1,0 +1,179 @@
+"""The coordinator of --procs and --cluster: one engine, attempts run by workers.
+
+The seam is `Transfer.fetch`, one attempt at one file. Everything around it stays in this
+process, as with one process: the list read lazily, naming and the journal (the one
+writer), retries and their backoff, mirrors, per-host caps, host health, events and
+Results. Only the attempt itself — the request, the body streamed to `.part`, the check
+and the rename — runs in a worker (workers.py), which sends back the journal changes and
+the events it makes on the way (messages.py). So the files and names are those a single
+process makes, a rerun resumes whatever the number of workers, and `-j`, `--per-host` and
+a host's backoff hold across all workers: they are the engine's, and the engine is here.
+
+Workers are processes on this machine (procpool.py) or a Dask cluster (cluster.py); an
+attempt whose worker is lost is ordered again from another, resuming from its `.part`
+with the validators the lost worker had sent.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import itertools
+import time
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Protocol
+
+from aiohttp.abc import AbstractCookieJar
+
+from .cookies import FileCookie, load_into
+from .errors import AdlError, DownloadError, OptionsError
+from .events import Event
+from .integrity import Checksums
+from .journal import Entry, Journal, Status
+from .messages import (
+    Finished,
+    Message,
+    Order,
+    Relayed,
+    Setup,
+    Update,
+    error_from_wire,
+    identity,
+    policy_to_wire,
+)
+from .mirrors import Source
+from .options import OnExists, Options
+from .request import Requester, RequestPolicy
+from .transfer import Outcome, Received, Transfer
+from .writes import unlink
+
+LOST_AT_MOST = 3  # an attempt whose worker is lost this often fails (no endless loop)
+
+
+class WorkerLost(Exception):
+    """The worker running an order ended (or its Dask task failed) before answering."""
+
+
+class WorkersLostError(AdlError):
+    """Every worker process has ended: the batch cannot go on (a rerun resumes it)."""
+
+
+class Pool(Protocol):
+    async def fetch(self, order: Order) -> Finished:
+        """Run `order` on a worker; WorkerLost when that worker is lost first."""
+        ...
+
+    async def close(self) -> list[FileCookie]:
+        """Stop the workers; the cookies they had (for --save-cookies)."""
+        ...
+
+
+@contextlib.asynccontextmanager
+async def transfer_for(
+    requester: Requester,
+    dest: Path,
+    options: Options,
+    journal: Journal,
+    emit: Callable[[Event], None],
+    checksums: Checksums,
+    *,
+    policy: RequestPolicy,
+    jar: AbstractCookieJar,
+) -> AsyncIterator[Transfer]:
+    """The batch's Transfer: this process's own, or one whose attempts run in workers
+    (started here, stopped when the batch ends; their cookies join `jar`)."""
+    if options.procs == 1 and options.cluster is None:
+        yield Transfer(requester, dest, options, journal, emit, checksums)
+        return
+    transfer = DispatchedTransfer(requester, dest, options, journal, emit, checksums)
+    transfer.policy = policy
+    setup = Setup(dataclasses.replace(options, procs=1, cluster=None), str(dest))
+    transfer.pool = await _start_pool(options, setup, transfer.apply, emit)
+    try:
+        yield transfer
+    finally:
+        load_into(jar, await transfer.pool.close(), time.time())
+
+
+async def _start_pool(
+    options: Options, setup: Setup, apply: Callable[[Message], None], emit
+) -> Pool:
+    if options.cluster is not None:
+        from .cluster import DaskPool
+
+        return await DaskPool.start(options.cluster, setup, apply, emit)
+    from .procpool import ProcessPool
+
+    return await ProcessPool.start(options.procs, setup, apply, emit)
+
+
+class DispatchedTransfer(Transfer):
+    """A Transfer whose attempts (`fetch`) run in workers; the rest (paths, names, what a
+    `.part` keeps) is answered here, in the shared output folder."""
+
+    pool: Pool
+    policy: RequestPolicy  # the batch's: an item's own is sent, the batch's is there
+
+    _ids = itertools.count()
+
+    async def fetch(self, entry: Entry, received: Received, source: Source) -> Outcome:
+        named, lost = source.named, 0
+        while True:
+            order = Order(
+                next(self._ids),
+                entry,
+                source.url,
+                policy_to_wire(source.policy, self.policy),
+                named,
+                received.check.expected(entry.name),
+                received.check.mismatches,
+                identity(self.final_path(entry)),
+            )
+            try:
+                done = await self.pool.fetch(order)
+            except WorkerLost as why:
+                lost += 1
+                if lost >= LOST_AT_MOST:
+                    raise DownloadError(f"{lost} workers lost while fetching it ({why})") from None
+                # Resume from what the lost worker left: its validators reached the journal
+                # before its first byte reached the .part.
+                entry = self._journal.get(entry.url) or entry
+                continue
+            received.bytes += done.received
+            received.check.mismatches = done.mismatches
+            received.check.verified = done.verified
+            if done.rename is not None:
+                entry, named = self._take_name(entry, done.rename), True
+                continue
+            if done.error is not None:
+                raise error_from_wire(done.error)
+            assert done.outcome is not None
+            final, status, size = done.outcome
+            return Outcome(final, self.dest / final.name, status, size)
+
+    def apply(self, message: Message) -> None:
+        """A worker's journal change or event, as this process's transfer would make it."""
+        if isinstance(message, Update):
+            self._journal.update(message.entry)
+            if message.entry.state is Status.ACTIVE:
+                self._journal.flush()  # validators durable: a .part is about to get bytes
+        elif isinstance(message, Relayed):
+            self._emit(message.event)
+
+    def _take_name(self, entry: Entry, suggested: str) -> Entry:
+        """--content-disposition: the server's name, made free here (names are ours)."""
+        overwrite = self._options.on_exists is OnExists.OVERWRITE
+        renamed = self._journal.rename(
+            entry, suggested, taken=lambda n: not overwrite and self.name_taken(n)
+        )
+        unlink(self.part_path(entry))
+        return renamed
+
+
+def check_pool_options(options: Options, session: object | None) -> None:
+    """Misuse of workers: a session of the caller's cannot be shared with processes."""
+    if session is not None and (options.procs > 1 or options.cluster is not None):
+        raise OptionsError(
+            "session cannot be used with procs > 1 or cluster: workers open their own"
+        )

@@ -1,0 +1,192 @@
+"""--procs: worker processes on this machine, each with its own event loop and session.
+
+Each worker is `python -m downloader.workers`, started afresh (spawned, never forked: the
+coordinator runs an event loop and threads, which a fork would copy half-way), talking to
+the coordinator over a socket pair. Orders go to the worker with the fewest in flight, so
+`-j` (the engine's) spreads over them. A new interpreter is used rather than
+multiprocessing's spawn, which would import the caller's `__main__` again in each worker:
+a library user's script without an `if __name__ == "__main__"` guard would run again.
+
+A worker that ends (crash, OOM killer, kill) is noticed at the end of its socket: its
+orders fail with WorkerLost and the coordinator orders them again from the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .cookies import FileCookie
+from .coordinator import WorkerLost, WorkersLostError
+from .events import Event, Notice
+from .messages import (
+    Cancel,
+    Close,
+    Cookies,
+    Finished,
+    Message,
+    Order,
+    Outbox,
+    Setup,
+    read_frame,
+)
+
+CLOSE_SECONDS = 10.0  # a worker asked to leave has this long before it is killed
+
+
+@dataclass(eq=False)
+class _Worker:
+    number: int
+    process: subprocess.Popen
+    outbox: Outbox
+    pending: dict[int, asyncio.Future[Finished]] = field(default_factory=dict)
+    reading: asyncio.Task[None] | None = None
+    alive: bool = True
+
+
+class ProcessPool:
+    def __init__(self, apply: Callable[[Message], None], emit: Callable[[Event], None]) -> None:
+        self._apply, self._emit = apply, emit
+        self._workers: list[_Worker] = []
+        self._cookies: list[FileCookie] = []
+        self._closing = False
+        self._failure: BaseException | None = None  # raised by `apply` (the caller's handler)
+
+    @classmethod
+    async def start(
+        cls, count: int, setup: Setup, apply: Callable[[Message], None], emit
+    ) -> ProcessPool:
+        pool = cls(apply, emit)
+        for number in range(1, count + 1):
+            await pool._spawn(number, setup)
+        return pool
+
+    async def _spawn(self, number: int, setup: Setup) -> None:
+        ours, theirs = socket.socketpair()
+        with theirs:
+            process = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "downloader.workers",
+                    str(theirs.fileno()),
+                    str(os.getpid()),
+                ],
+                pass_fds=(theirs.fileno(),),
+                env=_env_finding_this_package(),
+            )
+        reader, writer = await asyncio.open_connection(sock=ours)
+        worker = _Worker(number, process, Outbox(writer))
+        worker.outbox.put(setup)
+        worker.reading = asyncio.create_task(self._read(worker, reader))
+        self._workers.append(worker)
+
+    async def fetch(self, order: Order) -> Finished:
+        if self._failure is not None:
+            raise self._failure
+        live = [w for w in self._workers if w.alive]
+        if not live:
+            raise WorkersLostError("every worker process has ended; run the same command to resume")
+        worker = min(live, key=lambda w: len(w.pending))
+        answer = worker.pending[order.id] = asyncio.get_running_loop().create_future()
+        worker.outbox.put(order)
+        try:
+            return await answer
+        except asyncio.CancelledError:
+            if worker.pending.pop(order.id, None) is not None and worker.alive:
+                worker.outbox.put(Cancel(order.id))
+            raise
+
+    async def _read(self, worker: _Worker, reader: asyncio.StreamReader) -> None:
+        try:
+            while True:
+                for message in await read_frame(reader):
+                    self._take(worker, message)
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            worker.alive = False
+            await self._lost(worker)
+
+    def _take(self, worker: _Worker, message: Message) -> None:
+        if isinstance(message, Finished):
+            answer = worker.pending.pop(message.id, None)
+            if answer is not None and not answer.done():
+                answer.set_result(message)
+        elif isinstance(message, Cookies):
+            self._cookies.extend(message.cookies)
+        else:
+            try:
+                self._apply(message)
+            except BaseException as exc:  # the caller's event handler: it ends the batch
+                self._failure = exc
+                for answer in worker.pending.values():
+                    if not answer.done():
+                        answer.set_exception(exc)
+
+    async def _lost(self, worker: _Worker) -> None:
+        """The worker's socket ended: its orders go to the others (at once), and the user
+        hears how it ended (once the process is reaped)."""
+        pending, worker.pending = worker.pending, {}
+        if self._closing:
+            return
+        for answer in pending.values():
+            if not answer.done():
+                answer.set_exception(WorkerLost(f"worker process {worker.number} ended"))
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            await asyncio.to_thread(worker.process.wait, 1.0)
+        self._emit(
+            Notice(
+                f"worker process {worker.number} (pid {worker.process.pid}) ended"
+                f"{_ended(worker.process)}: its {len(pending)} files in flight go to the others"
+            )
+        )
+
+    async def close(self) -> list[FileCookie]:
+        """Ask every worker to leave, wait for them (kill a stuck one), reap them."""
+        self._closing = True
+        for worker in self._workers:
+            if worker.alive:
+                worker.outbox.put(Close())
+                worker.outbox.flush()
+        readers = [w.reading for w in self._workers if w.reading is not None]
+        if readers:
+            await asyncio.wait(readers, timeout=CLOSE_SECONDS)
+        for worker in self._workers:
+            if worker.reading is not None:
+                worker.reading.cancel()
+            if worker.process.poll() is None:
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    await asyncio.to_thread(worker.process.wait, 1.0)
+            if worker.process.poll() is None:
+                worker.process.kill()
+            await asyncio.to_thread(worker.process.wait)
+        return self._cookies
+
+
+def _ended(process: subprocess.Popen) -> str:
+    """How a worker ended, if it has yet: ' (killed by SIGKILL)', ' (exit status 1)'."""
+    code = process.poll()
+    if code is None:
+        return ""
+    if code < 0:
+        with contextlib.suppress(ValueError):
+            return f" (killed by {signal.Signals(-code).name})"
+    return f" (exit status {code})"
+
+
+def _env_finding_this_package() -> dict[str, str]:
+    """The environment, with this package's folder on PYTHONPATH: a worker runs the same
+    adl as its coordinator, installed or not (a checkout run with PYTHONPATH=...)."""
+    env = dict(os.environ)
+    home = str(Path(__file__).resolve().parent.parent)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (home, env.get("PYTHONPATH")) if p)
+    return env
