@@ -83,7 +83,8 @@ class ProcessPool:
                 pass_fds=(theirs.fileno(),),
                 env=_env_finding_this_package(),
             )
-        reader, writer = await asyncio.open_connection(sock=ours)
+        ours.setblocking(False)  # uvloop uses a socket as it is given: a blocking write would
+        reader, writer = await asyncio.open_connection(sock=ours)  # hold the whole loop
         worker = _Worker(number, process, Outbox(writer))
         worker.outbox.put(setup)
         worker.reading = asyncio.create_task(self._read(worker, reader))

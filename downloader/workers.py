@@ -143,6 +143,7 @@ async def open_runner(
 
 async def serve(sock: socket.socket) -> None:
     """Take orders from the coordinator until it closes or goes away."""
+    sock.setblocking(False)  # (uvloop takes a socket as it is: a blocking one blocks the loop)
     reader, writer = await asyncio.open_connection(sock=sock)
     outbox = Outbox(writer)
     (setup,) = await read_frame(reader)

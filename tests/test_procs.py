@@ -1,0 +1,249 @@
+"""--procs: attempts run in worker processes, one coordinator keeps the names and the journal.
+
+Real worker processes, on loopback: the same names and bytes as one process (collisions and
+Content-Disposition included), one journal that `adl status` reads as it is, a worker
+killed mid-batch whose files the others finish, and a coordinator killed with kill -9
+that leaves no worker behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from downloader import Notice, download_all
+from downloader.cli import app
+from downloader.errors import OptionsError
+from downloader.journal import JOURNAL_DIR
+from downloader.options import Options
+from downloader.transfer import Transfer
+
+from .conftest import random_bytes
+
+# Three URLs whose names collide (x.bin, x.1.bin, x.2.bin), and some plain ones.
+PATHS = ["a/x.bin", "b/x.bin", "c/x.bin", "one.bin", "two.bin", "three.bin", "four.bin"]
+
+
+def worker_pids(parent: int) -> set[int]:
+    """The adl worker processes whose parent is `parent` (from /proc: no psutil)."""
+    found = set()
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            stat = (proc / "stat").read_text()
+            cmdline = (proc / "cmdline").read_bytes()
+        except OSError:
+            continue
+        ppid = int(stat.rpartition(")")[2].split()[1])
+        if ppid == parent and b"downloader.workers" in cmdline:
+            found.add(int(proc.name))
+    return found
+
+
+def running(pid: int) -> bool:
+    """Alive and not a zombie waiting to be reaped."""
+    try:
+        os.kill(pid, 0)
+        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+    except (ProcessLookupError, FileNotFoundError):
+        return False
+    return state != "Z"
+
+
+def files_in(out: Path) -> dict[str, bytes]:
+    return {
+        str(p.relative_to(out)): p.read_bytes()
+        for p in out.rglob("*")
+        if p.is_file() and JOURNAL_DIR not in p.parts
+    }
+
+
+def forbid_local_fetch(monkeypatch) -> None:
+    """From now on the coordinator's own Transfer.fetch must not run (workers are other
+    processes: the patch does not reach them)."""
+
+    async def local_fetch(*args, **kwargs):
+        raise AssertionError("an attempt ran in the coordinator")
+
+    monkeypatch.setattr(Transfer, "fetch", local_fetch)
+
+
+async def test_two_processes_make_the_files_and_names_of_one(server, tmp_path, monkeypatch):
+    bodies = {path: random_bytes(20_000 + 3_000 * i, seed=i) for i, path in enumerate(PATHS)}
+    for path, body in bodies.items():
+        server.add(path, body)
+    urls = [server.url(path) for path in PATHS]
+    one, two = tmp_path / "one", tmp_path / "two"
+    single = await download_all(urls, one, jobs=4)
+
+    forbid_local_fetch(monkeypatch)
+    events: list = []
+    spread = await download_all(urls, two, jobs=4, procs=2, on_event=events.append)
+
+    assert spread.ok and single.ok
+    assert [r.path.relative_to(two) for r in spread] == [r.path.relative_to(one) for r in single]
+    assert files_in(two) == files_in(one)
+    assert sorted(files_in(two)) == sorted(["x.bin", "x.1.bin", "x.2.bin", *PATHS[3:]])
+    assert sorted(p.name for p in (two / JOURNAL_DIR).iterdir()) == sorted(
+        p.name for p in (one / JOURNAL_DIR).iterdir()
+    )
+    status = CliRunner().invoke(app, ["status", "-o", str(two)])
+    assert status.exit_code == 0, status.output
+    assert f"{len(PATHS)} done, 0 skipped, 0 failed" in status.stdout
+    assert not [e for e in events if isinstance(e, Notice)]
+    assert {type(e).__name__ for e in events} >= {"FileStarted", "FileProgress", "FileFinished"}
+
+
+async def test_the_servers_names_are_taken_by_the_coordinator(server, tmp_path, monkeypatch):
+    """--content-disposition: a worker never names a file; the coordinator renames (the
+    colliding second one too) and orders the file again. One at a time (-j 1): which of two
+    files met at once gets the plain name is a race, with one process too."""
+    for n in (1, 2):
+        server.add(f"get?id={n}", random_bytes(5_000, seed=n))
+        server.files[f"get?id={n}"].headers["Content-Disposition"] = 'attachment; filename="r.csv"'
+    server.add("plain.bin", b"plain")
+    urls = [server.url("get%3Fid=1"), server.url("get%3Fid=2"), server.url("plain.bin")]
+    one, two = tmp_path / "one", tmp_path / "two"
+    single = await download_all(urls, one, 1, content_disposition=True)
+    forbid_local_fetch(monkeypatch)
+    spread = await download_all(urls, two, 1, content_disposition=True, procs=2)
+
+    assert [r.path.name for r in spread] == [r.path.name for r in single]
+    assert sorted(files_in(two)) == ["plain.bin", "r.1.csv", "r.csv"]
+    assert files_in(two) == files_in(one)
+
+
+@pytest.mark.parametrize(("procs", "expected"), [(1, 1), (3, 3), ("auto", os.cpu_count() or 1)])
+def test_procs_values(procs, expected):
+    assert Options(procs=procs).procs == expected
+
+
+@pytest.mark.parametrize("procs", [0, -1, "two", 1.5, True, None])
+def test_bad_procs_values_are_misuse(procs):
+    with pytest.raises(OptionsError, match="procs"):
+        Options(procs=procs)
+
+
+@pytest.mark.parametrize("cluster", ["", 8786, ["tcp://127.0.0.1:8786"]])
+def test_bad_cluster_values_are_misuse(cluster):
+    with pytest.raises(OptionsError, match="cluster"):
+        Options(cluster=cluster)
+
+
+async def test_a_session_of_ones_own_cannot_go_to_workers(tmp_path):
+    import aiohttp
+
+    async with aiohttp.ClientSession() as session:
+        with pytest.raises(OptionsError, match="session"):
+            await download_all(["http://127.0.0.1:9/x"], tmp_path, procs=2, session=session)
+
+
+@pytest.mark.parametrize(("value", "code"), [("auto", 0), ("0", 2), ("many", 2)])
+def test_cli_procs_flag(value, code, tmp_path):
+    result = CliRunner().invoke(
+        app,
+        ["get", "http://127.0.0.1:9/x", "-o", str(tmp_path), "--procs", value, "--retries", "0"],
+    )
+    assert result.exit_code in ((0, 1) if code == 0 else (2,)), result.output
+    if code == 2:
+        assert "procs" in result.output
+
+
+async def test_a_worker_killed_mid_batch_leaves_its_files_to_the_others(server, tmp_path):
+    size = 2 * 1024 * 1024
+    bodies = {f"f{i}.bin": random_bytes(size, seed=i) for i in range(4)}
+    for name, body in bodies.items():
+        server.add(name, body)
+    server.rate = size  # each file takes about a second
+    out = tmp_path / "out"
+    killed: list[int] = []
+
+    def kill_one_worker(event) -> None:
+        parts = [p for p in out.glob("*.part") if p.stat().st_size >= 256 * 1024]
+        if not killed and parts:
+            pid = min(worker_pids(os.getpid()))
+            os.kill(pid, signal.SIGKILL)
+            killed.append(pid)
+
+    events: list = []
+
+    def on_event(event) -> None:
+        events.append(event)
+        kill_one_worker(event)
+
+    results = await download_all(
+        [server.url(name) for name in bodies], out, jobs=4, procs=2, on_event=on_event
+    )
+
+    assert killed, "no worker was killed"
+    assert results.ok, [r.error for r in results.failed]
+    assert files_in(out) == bodies
+    notices = [e.message for e in events if isinstance(e, Notice)]
+    assert any(f"pid {killed[0]}" in m and "SIGKILL" in m for m in notices), notices
+    # Its files resumed from their .part files (their validators had reached the journal).
+    assert server.range_requests, "no file was resumed"
+    assert not worker_pids(os.getpid())
+
+
+async def test_a_coordinator_killed_with_kill_9_leaves_no_worker(server, tmp_path):
+    size = 2 * 1024 * 1024
+    bodies = {f"f{i}.bin": random_bytes(size, seed=i) for i in range(4)}
+    for name, body in bodies.items():
+        server.add(name, body)
+    server.rate = size // 2
+    listing = tmp_path / "list.txt"
+    listing.write_text("".join(server.url(name) + "\n" for name in bodies))
+    out = tmp_path / "out"
+    adl = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "downloader",
+        "get",
+        str(listing),
+        "-o",
+        str(out),
+        "-j",
+        "4",
+        "--procs",
+        "2",
+        "-q",
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 20
+    while not [p for p in out.glob("*.part") if p.stat().st_size > 0]:
+        assert time.monotonic() < deadline, "no transfer started"
+        await asyncio.sleep(0.05)
+    workers = worker_pids(adl.pid)
+    assert len(workers) == 2
+
+    adl.kill()
+    await adl.wait()
+    while any(running(pid) for pid in workers):
+        assert time.monotonic() < deadline, "workers outlived their coordinator"
+        await asyncio.sleep(0.05)
+
+    server.rate = 0
+    again = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "downloader",
+        "get",
+        str(listing),
+        "-o",
+        str(out),
+        "-q",
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    assert await asyncio.wait_for(again.wait(), 30) == 0
+    assert files_in(out) == bodies
