@@ -154,7 +154,7 @@ async def probe(client: Any, dest: Path, timeout: float) -> int:
 
 def write_probe(dest: str, token: str) -> str:
     """On a worker: write the probe file into DEST/.adl; its name."""
-    name = f"probe-{token}-{socket.gethostname()}-{os.getpid()}"
+    name = f"probe-{token}-{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(4)}"
     with open(os.path.join(dest, JOURNAL_DIR, name), "x") as file:
         file.write(token)
     return name
