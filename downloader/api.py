@@ -25,7 +25,7 @@ from typing import Any, Literal
 import aiohttp
 
 from .buffers import READ_BUFSIZE
-from .coordinator import check_pool_options, transfer_for
+from .coordinator import check_pool_options, engine_options, transfer_for
 from .engine import Engine, Sleep
 from .errors import DamagedJournalError, OptionsError
 from .events import Event, Notice
@@ -221,7 +221,12 @@ async def _run(
             transfer = await stack.enter_async_context(transfers)  # workers, with procs/cluster
             items = _aiter(entries)
             engine = Engine(
-                transfer, journal, options, emit, policy=policy, sleep=sleep or asyncio.sleep
+                transfer,
+                journal,
+                engine_options(options),
+                emit,
+                policy=policy,
+                sleep=sleep or asyncio.sleep,
             )
             results = engine.run(items)
             # Both generators closed here and now, in this order: left to the garbage

@@ -38,6 +38,8 @@ BATCH_SECONDS = 0.05  # orders made within this long of each other go as one tas
 
 
 class DaskPool:
+    runs_twice = True  # Dask runs a lost worker's task again by itself
+
     def __init__(self, client: Any, setup: Setup, apply: Callable[[Message], None], size: int):
         self._client, self._setup, self._apply = client, setup, apply
         self._batch_size = size

@@ -22,7 +22,7 @@ import itertools
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, cast
 
 from aiohttp.abc import AbstractCookieJar
 
@@ -35,10 +35,13 @@ from .messages import (
     Finished,
     Message,
     Order,
+    Progressed,
     Relayed,
     Setup,
+    Started,
     Update,
     error_from_wire,
+    event_from_wire,
     identity,
     policy_to_wire,
 )
@@ -60,6 +63,8 @@ class WorkersLostError(AdlError):
 
 
 class Pool(Protocol):
+    runs_twice: bool  # an order may run again without the coordinator knowing (Dask)
+
     async def fetch(self, order: Order) -> Finished:
         """Run `order` on a worker; WorkerLost when that worker is lost first."""
         ...
@@ -128,7 +133,7 @@ class DispatchedTransfer(Transfer):
                 named,
                 received.check.expected(entry.name),
                 received.check.mismatches,
-                identity(self.final_path(entry)),
+                identity(self.final_path(entry)) if lost or self.pool.runs_twice else False,
             )
             try:
                 done = await self.pool.fetch(order)
@@ -154,7 +159,9 @@ class DispatchedTransfer(Transfer):
 
     def apply(self, message: Message) -> None:
         """A worker's journal change or event, as this process's transfer would make it."""
-        if isinstance(message, Update):
+        if type(message) is tuple:  # the events of every file (messages.py)
+            self._emit(event_from_wire(cast(Started | Progressed, message)))
+        elif isinstance(message, Update):
             self._journal.update(message.entry)
             if message.entry.state is Status.ACTIVE:
                 self._journal.flush()  # validators durable: a .part is about to get bytes
@@ -169,6 +176,17 @@ class DispatchedTransfer(Transfer):
         )
         unlink(self.part_path(entry))
         return renamed
+
+
+def engine_options(options: Options) -> Options:
+    """The options the coordinator's engine runs with. With worker processes, each caps its
+    transfers at its share of -j (procpool.py), and the engine may have twice -j orders out:
+    the next file waits in its worker, not a round trip away. Per-host caps still count
+    every order, running or queued, so they hold. (A Dask task runs all its orders at once:
+    there the engine keeps -j.)"""
+    if options.procs > 1 and options.cluster is None:
+        return dataclasses.replace(options, jobs=2 * options.jobs)
+    return options
 
 
 def check_pool_options(options: Options, session: object | None) -> None:

@@ -5,8 +5,8 @@ coordinator sends `Order`s — one attempt at one file: its journal entry (name,
 validators: the resume state), the URL to fetch (the item's or a mirror) and the item's
 request policy — and a worker answers with what the attempt did, in order: `Update`s (the
 journal changes the transfer makes: validators before the first byte reaches a `.part`,
-a restart from zero), the progress events, and one `Finished` per order. `Cancel` stops an
-order; `Cookies` carries a worker's jar back for --save-cookies.
+a restart from zero), the progress events (`event_to_wire`), and one `Finished` per
+order. `Cancel` stops an order; `Cookies` carries a worker's jar back for --save-cookies.
 
 Everything here is picklable and cheap to pickle (NamedTuples): over a socket the messages
 of one loop turn travel in one length-prefixed frame (`frame`, `read_frame`).
@@ -20,12 +20,13 @@ import os
 import pickle
 import stat
 import struct
-from typing import Any, NamedTuple
+from pathlib import Path
+from typing import Any, Literal, NamedTuple
 
 from . import errors
 from .cookies import CookieFiles, FileCookie
 from .errors import DownloadError
-from .events import Event
+from .events import Event, FileProgress, FileStarted
 from .integrity import Digest
 from .journal import Entry
 from .options import Options
@@ -48,7 +49,9 @@ class Order(NamedTuple):
     named: bool  # the list named the file (out=): the server's name does not apply
     expected: Digest | None  # what the bytes must hash to
     mismatches: int  # checksum mismatches so far in this run (one more fetch after the first)
-    final_was: Identity  # what held the final name when the order was made
+    # What held the final name when the order was made (False: surely the order's first
+    # run, nothing to compare: a lost worker's order, or a Dask task, may run twice).
+    final_was: Identity | Literal[False]
 
 
 class Update(NamedTuple):
@@ -58,9 +61,30 @@ class Update(NamedTuple):
 
 
 class Relayed(NamedTuple):
-    """A progress event of a transfer, for the coordinator's renderers."""
+    """A rarer event of a transfer (a retry after a checksum mismatch), as it is."""
 
     event: Event
+
+
+# The events every file makes travel as plain tuples: pickling a dataclass (and a Path)
+# costs several times more, twice per event, in the processes that are the bottleneck.
+Started = tuple[Literal["S"], str, str, int, int | None]  # url, path, offset, total
+Progressed = tuple[Literal["P"], str, int, int, int | None]  # url, nbytes, done, total
+
+
+def event_to_wire(event: Event) -> Started | Progressed | Relayed:
+    if type(event) is FileProgress:
+        return ("P", event.url, event.nbytes, event.done, event.total)
+    if type(event) is FileStarted:
+        return ("S", event.url, str(event.path), event.offset, event.total)
+    return Relayed(event)
+
+
+def event_from_wire(wire: Started | Progressed) -> FileStarted | FileProgress:
+    if wire[0] == "P":
+        return FileProgress(*wire[1:])
+    url, path, offset, total = wire[1:]
+    return FileStarted(url, Path(path), offset, total)
 
 
 class Finished(NamedTuple):
@@ -96,7 +120,9 @@ class Setup(NamedTuple):
     dest: str
 
 
-Message = Order | Update | Relayed | Finished | Cancel | Cookies | Close | Setup
+Message = (
+    Order | Update | Started | Progressed | Relayed | Finished | Cancel | Cookies | Close | Setup
+)
 
 
 def frame(messages: list[Message]) -> bytes:

@@ -21,7 +21,7 @@ import socket
 import subprocess
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from .cookies import FileCookie
@@ -45,6 +45,7 @@ CLOSE_SECONDS = 10.0  # a worker asked to leave has this long before it is kille
 @dataclass(eq=False)
 class _Worker:
     number: int
+    jobs: int  # its share of -j
     process: subprocess.Popen
     outbox: Outbox
     pending: dict[int, asyncio.Future[Finished]] = field(default_factory=dict)
@@ -53,6 +54,8 @@ class _Worker:
 
 
 class ProcessPool:
+    runs_twice = False  # an order runs again only when the coordinator orders it again
+
     def __init__(self, apply: Callable[[Message], None], emit: Callable[[Event], None]) -> None:
         self._apply, self._emit = apply, emit
         self._workers: list[_Worker] = []
@@ -65,8 +68,11 @@ class ProcessPool:
         cls, count: int, setup: Setup, apply: Callable[[Message], None], emit
     ) -> ProcessPool:
         pool = cls(apply, emit)
+        jobs = setup.options.jobs
+        count = min(count, jobs)  # a worker with no share of -j would have nothing to do
         for number in range(1, count + 1):
-            await pool._spawn(number, setup)
+            share = jobs // count + (number <= jobs % count)
+            await pool._spawn(number, setup._replace(options=replace(setup.options, jobs=share)))
         return pool
 
     async def _spawn(self, number: int, setup: Setup) -> None:
@@ -85,7 +91,7 @@ class ProcessPool:
             )
         ours.setblocking(False)  # uvloop uses a socket as it is given: a blocking write would
         reader, writer = await asyncio.open_connection(sock=ours)  # hold the whole loop
-        worker = _Worker(number, process, Outbox(writer))
+        worker = _Worker(number, setup.options.jobs, process, Outbox(writer))
         worker.outbox.put(setup)
         worker.reading = asyncio.create_task(self._read(worker, reader))
         self._workers.append(worker)
@@ -96,7 +102,7 @@ class ProcessPool:
         live = [w for w in self._workers if w.alive]
         if not live:
             raise WorkersLostError("every worker process has ended; run the same command to resume")
-        worker = min(live, key=lambda w: len(w.pending))
+        worker = min(live, key=lambda w: len(w.pending) / w.jobs)
         answer = worker.pending[order.id] = asyncio.get_running_loop().create_future()
         worker.outbox.put(order)
         try:

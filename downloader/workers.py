@@ -40,10 +40,10 @@ from .messages import (
     Message,
     Order,
     Outbox,
-    Relayed,
     Setup,
     Update,
     error_to_wire,
+    event_to_wire,
     identity,
     policy_from_wire,
     read_frame,
@@ -88,8 +88,9 @@ class RelayJournal(MemoryJournal):
 class Runner:
     """Runs orders with one Transfer; what they do goes to `send`."""
 
-    def __init__(self, transfer: Transfer, policy: RequestPolicy, jar) -> None:
+    def __init__(self, transfer: Transfer, policy: RequestPolicy, jar, jobs: int) -> None:
         self._transfer, self._policy, self._jar = transfer, policy, jar
+        self.jobs = jobs  # transfers at once
 
     async def run(self, order: Order) -> Finished:
         check = FileCheck(order.expected)
@@ -114,6 +115,8 @@ class Runner:
     def _done_before(self, order: Order) -> bool:
         """Another file holds the final name than when the order was made: an earlier run
         of this order (on a worker lost since, or a Dask task run again) finished it."""
+        if order.final_was is False:
+            return False  # the order's first run: nothing to look at
         now = identity(self._transfer.final_path(order.entry))
         return now is not None and now != order.final_was
 
@@ -134,8 +137,9 @@ async def open_runner(
             http, policy, max_redirects=options.max_redirects, read_bufsize=READ_BUFSIZE
         )
         journal = RelayJournal(send, flush)
-        emit = lambda event: send(Relayed(event))  # noqa: E731
-        yield Runner(Transfer(requester, dest, options, journal, emit), policy, http.cookie_jar)
+        emit = lambda event: send(event_to_wire(event))  # noqa: E731
+        transfer = Transfer(requester, dest, options, journal, emit)
+        yield Runner(transfer, policy, http.cookie_jar, options.jobs)
 
 
 # -- the worker process ----------------------------------------------------------------------
@@ -146,10 +150,10 @@ async def serve(sock: socket.socket) -> None:
     sock.setblocking(False)  # (uvloop takes a socket as it is: a blocking one blocks the loop)
     reader, writer = await asyncio.open_connection(sock=sock)
     outbox = Outbox(writer)
-    (setup,) = await read_frame(reader)
+    setup, *first = await read_frame(reader)  # orders may come in the same frame
     assert isinstance(setup, Setup)
     async with open_runner(setup.options, Path(setup.dest), outbox.put, outbox.flush) as runner:
-        closed = await _take_orders(reader, runner, outbox)
+        closed = await _take_orders(reader, runner, outbox, first)
         if closed and setup.options.save_cookies is not None:
             outbox.put(Cookies(runner.cookies()))
     outbox.flush()
@@ -158,16 +162,24 @@ async def serve(sock: socket.socket) -> None:
         await writer.wait_closed()
 
 
-async def _take_orders(reader: asyncio.StreamReader, runner: Runner, outbox: Outbox) -> bool:
-    """Run orders as they come; True at Close, False when the coordinator is gone."""
+async def _take_orders(
+    reader: asyncio.StreamReader, runner: Runner, outbox: Outbox, first: list[Message]
+) -> bool:
+    """Run orders as they come (`first`, then what the reader brings); True at Close,
+    False when the coordinator is gone."""
     tasks: dict[int, asyncio.Task[None]] = {}
+    # This worker's share of -j: the coordinator keeps a few more orders queued here than
+    # run, so that a file finishing is followed at once by the next, not after a round trip.
+    slots = asyncio.Semaphore(runner.jobs)
 
     async def answer(order: Order) -> None:
-        outbox.put(await runner.run(order))
+        async with slots:
+            outbox.put(await runner.run(order))
 
     try:
+        messages = first
         while True:
-            for message in await read_frame(reader):
+            for message in messages:
                 if isinstance(message, Order):
                     tasks[message.id] = task = asyncio.create_task(answer(message))
                     task.add_done_callback(functools.partial(_forget, tasks, message.id))
@@ -175,6 +187,7 @@ async def _take_orders(reader: asyncio.StreamReader, runner: Runner, outbox: Out
                     tasks[message.id].cancel()
                 elif isinstance(message, Close):
                     return True
+            messages = await read_frame(reader)
     except (asyncio.IncompleteReadError, ConnectionError):
         return False
     finally:
