@@ -102,6 +102,10 @@ def get(
     cluster: flags.Cluster = None,
 ) -> None:
     settings = {name: value for name, value in locals().items() if name in Options.names()}
+    if procs > 1 and cluster is None:  # their imports overlap ours (spawn.py)
+        from .spawn import prestart
+
+        prestart(min(procs, jobs))
     from .api import prepare_dest
     from .request import RequestPolicy
     from .sources import ListSources

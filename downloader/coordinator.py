@@ -28,7 +28,7 @@ from aiohttp.abc import AbstractCookieJar
 
 from .cookies import FileCookie, load_into
 from .errors import AdlError, DownloadError, OptionsError
-from .events import Event
+from .events import Event, FileStarted
 from .integrity import Checksums
 from .journal import Entry, Journal, Status
 from .messages import (
@@ -121,6 +121,11 @@ class DispatchedTransfer(Transfer):
     policy: RequestPolicy  # the batch's: an item's own is sent, the batch's is there
 
     _ids = itertools.count()
+    _paths: dict[str, Path]  # url -> path, from the FileStarted of an order in flight
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._paths = {}
 
     async def fetch(self, entry: Entry, received: Received, source: Source) -> Outcome:
         named, lost = source.named, 0
@@ -145,6 +150,8 @@ class DispatchedTransfer(Transfer):
                 # before its first byte reached the .part.
                 entry = self._journal.get(entry.url) or entry
                 continue
+            finally:
+                started = self._paths.pop(entry.url, None)
             received.bytes += done.received
             received.check.mismatches = done.mismatches
             received.check.verified = done.verified
@@ -155,12 +162,15 @@ class DispatchedTransfer(Transfer):
                 raise error_from_wire(done.error)
             assert done.outcome is not None
             final, status, size = done.outcome
-            return Outcome(final, self.dest / final.name, status, size)
+            return Outcome(final, started or self.dest / final.name, status, size)
 
     def apply(self, message: Message) -> None:
         """A worker's journal change or event, as this process's transfer would make it."""
         if type(message) is tuple:  # the events of every file (messages.py)
-            self._emit(event_from_wire(cast(Started | Progressed, message)))
+            event = event_from_wire(cast("Started | Progressed", message))
+            if type(event) is FileStarted:  # its path is the outcome's: made once per file
+                self._paths[event.url] = event.path
+            self._emit(event)
         elif isinstance(message, Update):
             self._journal.update(message.entry)
             if message.entry.state is Status.ACTIVE:

@@ -1,11 +1,9 @@
 """--procs: worker processes on this machine, each with its own event loop and session.
 
-Each worker is `python -m downloader.workers`, started afresh (spawned, never forked: the
-coordinator runs an event loop and threads, which a fork would copy half-way), talking to
-the coordinator over a socket pair. Orders go to the worker with the fewest in flight, so
-`-j` (the engine's) spreads over them. A new interpreter is used rather than
-multiprocessing's spawn, which would import the caller's `__main__` again in each worker:
-a library user's script without an `if __name__ == "__main__"` guard would run again.
+Each worker is a fresh interpreter talking to the coordinator over a socket pair (spawn.py).
+Each takes a share of -j as its cap on transfers at once (their sum is -j); orders go to
+the worker with the fewest per share, and the engine keeps up to twice -j out, so the next
+file waits in its worker rather than a round trip away (coordinator.engine_options).
 
 A worker that ends (crash, OOM killer, kill) is noticed at the end of its socket: its
 orders fail with WorkerLost and the coordinator orders them again from the others.
@@ -15,14 +13,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import signal
-import socket
 import subprocess
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 
 from .cookies import FileCookie
 from .coordinator import WorkerLost, WorkersLostError
@@ -38,6 +32,7 @@ from .messages import (
     Setup,
     read_frame,
 )
+from .spawn import discard_unused, take
 
 CLOSE_SECONDS = 10.0  # a worker asked to leave has this long before it is killed
 
@@ -76,21 +71,8 @@ class ProcessPool:
         return pool
 
     async def _spawn(self, number: int, setup: Setup) -> None:
-        ours, theirs = socket.socketpair()
-        with theirs:
-            process = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "downloader.workers",
-                    str(theirs.fileno()),
-                    str(os.getpid()),
-                ],
-                pass_fds=(theirs.fileno(),),
-                env=_env_finding_this_package(),
-            )
-        ours.setblocking(False)  # uvloop uses a socket as it is given: a blocking write would
-        reader, writer = await asyncio.open_connection(sock=ours)  # hold the whole loop
+        process, sock = take()
+        reader, writer = await asyncio.open_connection(sock=sock)
         worker = _Worker(number, setup.options.jobs, process, Outbox(writer))
         worker.outbox.put(setup)
         worker.reading = asyncio.create_task(self._read(worker, reader))
@@ -160,6 +142,7 @@ class ProcessPool:
     async def close(self) -> list[FileCookie]:
         """Ask every worker to leave, wait for them (kill a stuck one), reap them."""
         self._closing = True
+        unused = discard_unused()
         for worker in self._workers:
             if worker.alive:
                 worker.outbox.put(Close())
@@ -176,6 +159,8 @@ class ProcessPool:
             if worker.process.poll() is None:
                 worker.process.kill()
             await asyncio.to_thread(worker.process.wait)
+        for process in unused:
+            await asyncio.to_thread(process.wait)
         return self._cookies
 
 
@@ -188,12 +173,3 @@ def _ended(process: subprocess.Popen) -> str:
         with contextlib.suppress(ValueError):
             return f" (killed by {signal.Signals(-code).name})"
     return f" (exit status {code})"
-
-
-def _env_finding_this_package() -> dict[str, str]:
-    """The environment, with this package's folder on PYTHONPATH: a worker runs the same
-    adl as its coordinator, installed or not (a checkout run with PYTHONPATH=...)."""
-    env = dict(os.environ)
-    home = str(Path(__file__).resolve().parent.parent)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (home, env.get("PYTHONPATH")) if p)
-    return env
