@@ -138,7 +138,8 @@ class DispatchedTransfer(Transfer):
                 named,
                 received.check.expected(entry.name),
                 received.check.mismatches,
-                identity(self.final_path(entry)) if lost or self.pool.runs_twice else False,
+                identity(self.final_path(entry)),
+                lost > 0 or self.pool.runs_twice,
             )
             try:
                 done = await self.pool.fetch(order)
@@ -177,6 +178,11 @@ class DispatchedTransfer(Transfer):
                 self._journal.flush()  # validators durable: a .part is about to get bytes
         elif isinstance(message, Relayed):
             self._emit(message.event)
+        elif isinstance(message, Finished) and message.outcome is not None:
+            # Done, though nobody waits for it any more (the batch was stopped as it ended):
+            # the file is whole under its name, and the journal says so.
+            entry, _, size = message.outcome
+            self._journal.update(entry, state=Status.DONE, size=size, total=size, error=None)
 
     def _take_name(self, entry: Entry, suggested: str) -> Entry:
         """--content-disposition: the server's name, made free here (names are ours)."""

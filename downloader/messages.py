@@ -49,9 +49,8 @@ class Order(NamedTuple):
     named: bool  # the list named the file (out=): the server's name does not apply
     expected: Digest | None  # what the bytes must hash to
     mismatches: int  # checksum mismatches so far in this run (one more fetch after the first)
-    # What held the final name when the order was made (False: surely the order's first
-    # run, nothing to compare: a lost worker's order, or a Dask task, may run twice).
-    final_was: Identity | Literal[False]
+    final_was: Identity  # what held the final name when the order was made
+    rerun: bool  # it may have run before (a lost worker's order, a Dask task): look first
 
 
 class Update(NamedTuple):

@@ -92,6 +92,10 @@ class ProcessPool:
         except asyncio.CancelledError:
             if worker.pending.pop(order.id, None) is not None and worker.alive:
                 worker.outbox.put(Cancel(order.id))
+            elif answer.done() and not answer.cancelled() and answer.exception() is None:
+                # It ended as the batch stopped: the journal hears, after the engine has
+                # noted the file as interrupted (the same step as this cancel).
+                asyncio.get_running_loop().call_soon(self._apply, answer.result())
             raise
 
     async def _read(self, worker: _Worker, reader: asyncio.StreamReader) -> None:
@@ -110,6 +114,8 @@ class ProcessPool:
             answer = worker.pending.pop(message.id, None)
             if answer is not None and not answer.done():
                 answer.set_result(message)
+            else:  # its attempt was cancelled (Ctrl-C) as it ended: the journal still hears
+                self._apply(message)
         elif isinstance(message, Cookies):
             self._cookies.extend(message.cookies)
         else:

@@ -88,37 +88,44 @@ class RelayJournal(MemoryJournal):
 class Runner:
     """Runs orders with one Transfer; what they do goes to `send`."""
 
-    def __init__(self, transfer: Transfer, policy: RequestPolicy, jar, jobs: int) -> None:
+    def __init__(self, transfer: Transfer, policy: RequestPolicy, jar, jobs: int, send) -> None:
         self._transfer, self._policy, self._jar = transfer, policy, jar
+        self._send = send
         self.jobs = jobs  # transfers at once
 
     async def run(self, order: Order) -> Finished:
         check = FileCheck(order.expected)
         check.mismatches = order.mismatches
         received = Received(check)
-        if self._done_before(order):
-            size = os.lstat(self._transfer.final_path(order.entry)).st_size
-            verified = str(order.expected) if order.expected else None
-            return Finished(order.id, 0, order.mismatches, verified, (order.entry, 200, size))
+        if order.rerun and (before := self._done_before(order, received)) is not None:
+            return before
         source = Source(order.url, policy_from_wire(order.policy, self._policy), order.named)
         try:
             outcome = await self._transfer.fetch(order.entry, received, source)
+        except asyncio.CancelledError:
+            # Cancelled as it ended (the rename done in a thread, say): say so all the same,
+            # or a rerun would take the file for one adl did not write.
+            if (done := self._done_before(order, received)) is not None:
+                self._send(done)
+            raise
         except NameSuggested as suggested:
             return Finished(order.id, received.bytes, check.mismatches, None, rename=suggested.name)
         except DownloadError as error:
             return Finished(
                 order.id, received.bytes, check.mismatches, None, error=error_to_wire(error)
             )
-        done = (outcome.entry, outcome.status, outcome.size)
-        return Finished(order.id, received.bytes, check.mismatches, check.verified, done)
+        ended = (outcome.entry, outcome.status, outcome.size)
+        return Finished(order.id, received.bytes, check.mismatches, check.verified, ended)
 
-    def _done_before(self, order: Order) -> bool:
-        """Another file holds the final name than when the order was made: an earlier run
-        of this order (on a worker lost since, or a Dask task run again) finished it."""
-        if order.final_was is False:
-            return False  # the order's first run: nothing to look at
+    def _done_before(self, order: Order, received: Received) -> Finished | None:
+        """The order as done when another file holds the final name than when it was made:
+        an earlier run of it (on a worker lost since, a Dask task run again) finished it."""
         now = identity(self._transfer.final_path(order.entry))
-        return now is not None and now != order.final_was
+        if now is None or now == order.final_was:
+            return None
+        verified = str(order.expected) if order.expected else None  # checked before renamed
+        done = (order.entry, 200, now[2])
+        return Finished(order.id, received.bytes, order.mismatches, verified, done)
 
     def cookies(self) -> tuple:
         return tuple(jar_cookies(self._jar, time.time()))
@@ -139,7 +146,7 @@ async def open_runner(
         journal = RelayJournal(send, flush)
         emit = lambda event: send(event_to_wire(event))  # noqa: E731
         transfer = Transfer(requester, dest, options, journal, emit)
-        yield Runner(transfer, policy, http.cookie_jar, options.jobs)
+        yield Runner(transfer, policy, http.cookie_jar, options.jobs, send)
 
 
 # -- the worker process ----------------------------------------------------------------------

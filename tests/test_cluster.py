@@ -150,6 +150,7 @@ async def test_a_task_run_again_does_not_fetch_what_it_finished(server, tmp_path
             None,
             0,
             before,
+            True,
         ),
         Order(
             2,
@@ -160,6 +161,7 @@ async def test_a_task_run_again_does_not_fetch_what_it_finished(server, tmp_path
             None,
             0,
             None,
+            True,
         ),
     ]
     said = await asyncio.to_thread(run_orders, Setup(Options(), str(out)), orders)
