@@ -48,7 +48,7 @@ from corpus import CORPORA, Corpus
 from measure import Measured, find_gnu_time, run_measured
 from report import Row, Sample, format_memory, format_table, memory_verdict, summarize, write_json
 from server import nginx
-from tools import TOOLS, Batch, Tool, child_env
+from tools import TOOLS, Batch, Tool, adl_variant, child_env
 
 BENCH = Path(__file__).resolve().parent
 DEFAULT_JSON = BENCH / "results" / "latest.json"
@@ -76,6 +76,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     p.add_argument("-j", "--jobs", type=int, default=5, help="concurrency (default: %(default)s)")
     p.add_argument(
+        "--adl-variant",
+        action="append",
+        default=[],
+        metavar="NAME=ARGS",
+        help="one more tool: adl with these arguments, e.g. 'adl-p2=--procs 2' (repeatable; "
+        "name it in --tools)",
+    )
+    p.add_argument(
         "--timeout",
         type=float,
         default=3600,  # the 500,000-URL memory run may take half an hour at 300 files/s
@@ -91,6 +99,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="delete the cached corpora at the end (they hold RAM on tmpfs)",
     )
     args = p.parse_args(argv)
+    for spec in args.adl_variant:
+        variant = adl_variant(spec)
+        TOOLS[variant.name] = variant
     args.corpus = _comma_list(p, args.corpus, corpora.ALL_NAMES, "corpus")
     args.tools = _comma_list(p, args.tools, tuple(TOOLS), "tool")
     if args.runs < 1 or args.jobs < 1:

@@ -113,6 +113,14 @@ def _adl_args(b: Batch) -> list[str]:
     return ["get", str(b.list_path), "-j", str(b.jobs), "-o", str(b.out), "-q"]
 
 
+def adl_variant(spec: str) -> Tool:
+    """`NAME=ARGS`: adl with more arguments, as a tool of its own, measured side by side
+    with plain adl (e.g. `adl-p2=--procs 2`)."""
+    name, _, extra = spec.partition("=")
+    more = shlex.split(extra)
+    return Tool(name.strip(), _find_adl, lambda b: [*_adl_args(b), *more])
+
+
 def _find_adl_tty() -> list[str] | None:
     """adl with its progress bars on: run under `script`, so it sees a terminal."""
     adl, script = _find_adl(), shutil.which("script")

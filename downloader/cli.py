@@ -105,7 +105,7 @@ def get(
     if procs > 1 and cluster is None:  # their imports overlap ours (spawn.py)
         from .spawn import prestart
 
-        prestart(min(procs, jobs))
+        prestart(min(procs, jobs) - 1)  # this process is one of them
     from .api import prepare_dest
     from .request import RequestPolicy
     from .sources import ListSources

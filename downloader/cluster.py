@@ -60,6 +60,9 @@ class DaskPool:
             raise
         return cls(client, setup, apply, max(1, setup.options.jobs // workers))
 
+    def local(self) -> None:
+        return None  # the coordinator of a cluster only coordinates
+
     async def fetch(self, order: Order) -> Finished:
         answer = asyncio.get_running_loop().create_future()
         self._waiting.append((order, answer))

@@ -16,6 +16,7 @@ with the validators the lost worker had sent.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import dataclasses
 import itertools
@@ -27,7 +28,7 @@ from typing import Protocol, cast
 from aiohttp.abc import AbstractCookieJar
 
 from .cookies import FileCookie, load_into
-from .errors import AdlError, DownloadError, OptionsError
+from .errors import DownloadError, OptionsError
 from .events import Event, FileStarted
 from .integrity import Checksums
 from .journal import Entry, Journal, Status
@@ -58,10 +59,6 @@ class WorkerLost(Exception):
     """The worker running an order ended (or its Dask task failed) before answering."""
 
 
-class WorkersLostError(AdlError):
-    """Every worker process has ended: the batch cannot go on (a rerun resumes it)."""
-
-
 class Pool(Protocol):
     runs_twice: bool  # an order may run again without the coordinator knowing (Dask)
 
@@ -71,6 +68,10 @@ class Pool(Protocol):
 
     async def close(self) -> list[FileCookie]:
         """Stop the workers; the cookies they had (for --save-cookies)."""
+        ...
+
+    def local(self) -> asyncio.Semaphore | None:
+        """This process's own share of -j, when it has room for one more attempt."""
         ...
 
 
@@ -128,28 +129,26 @@ class DispatchedTransfer(Transfer):
         self._paths = {}
 
     async def fetch(self, entry: Entry, received: Received, source: Source) -> Outcome:
+        if (own := self.pool.local()) is not None:  # this process downloads too (--procs)
+            async with own:
+                return await super().fetch(entry, received, source)
         named, lost = source.named, 0
         while True:
-            order = Order(
-                next(self._ids),
-                entry,
-                source.url,
-                policy_to_wire(source.policy, self.policy),
-                named,
-                received.check.expected(entry.name),
-                received.check.mismatches,
-                identity(self.final_path(entry)),
-                lost > 0 or self.pool.runs_twice,
-            )
+            order = self._order(entry, received, source, named, rerun=lost > 0)
             try:
                 done = await self.pool.fetch(order)
             except WorkerLost as why:
                 lost += 1
+                # What the lost worker left: its validators reached the journal before its
+                # first byte reached the .part; it may even have finished the file.
+                entry = self._journal.get(entry.url) or entry
+                if (kept := self._finished_meanwhile(order, entry, received)) is not None:
+                    return kept
+                if (own := self.pool.local()) is not None:
+                    async with own:
+                        return await super().fetch(entry, received, source)
                 if lost >= LOST_AT_MOST:
                     raise DownloadError(f"{lost} workers lost while fetching it ({why})") from None
-                # Resume from what the lost worker left: its validators reached the journal
-                # before its first byte reached the .part.
-                entry = self._journal.get(entry.url) or entry
                 continue
             finally:
                 started = self._paths.pop(entry.url, None)
@@ -164,6 +163,28 @@ class DispatchedTransfer(Transfer):
             assert done.outcome is not None
             final, status, size = done.outcome
             return Outcome(final, started or self.dest / final.name, status, size)
+
+    def _order(self, entry: Entry, received: Received, source: Source, named, *, rerun) -> Order:
+        return Order(
+            next(self._ids),
+            entry,
+            source.url,
+            policy_to_wire(source.policy, self.policy),
+            named,
+            received.check.expected(entry.name),
+            received.check.mismatches,
+            identity(self.final_path(entry)),
+            rerun or self.pool.runs_twice,
+        )
+
+    def _finished_meanwhile(self, order: Order, entry: Entry, received: Received):
+        """The outcome of a file a lost worker had finished: another file holds its name
+        than when it was ordered (workers.py looks the same way)."""
+        now = identity(self.final_path(entry))
+        if now is None or now == order.final_was:
+            return None
+        received.check.verified = str(order.expected) if order.expected else None
+        return Outcome(entry, self.dest / entry.name, 200, now[2])
 
     def apply(self, message: Message) -> None:
         """A worker's journal change or event, as this process's transfer would make it."""

@@ -1,9 +1,12 @@
 """--procs: worker processes on this machine, each with its own event loop and session.
 
-Each worker is a fresh interpreter talking to the coordinator over a socket pair (spawn.py).
-Each takes a share of -j as its cap on transfers at once (their sum is -j); orders go to
-the worker with the fewest per share, and the engine keeps up to twice -j out, so the next
-file waits in its worker rather than a round trip away (coordinator.engine_options).
+With --procs P, P processes download: the coordinator itself, as with one process, and
+P - 1 workers, each a fresh interpreter talking to it over a socket pair (spawn.py). Each
+takes a share of -j as its cap on transfers at once (the shares add up to -j; the
+coordinator's is the smallest, it also runs the engine and the journal). The coordinator
+runs an attempt itself while its share has room; the others go to the worker with the
+fewest orders per share. The engine keeps up to twice -j out, so the next file waits in
+its worker rather than a round trip away (coordinator.engine_options).
 
 A worker that ends (crash, OOM killer, kill) is noticed at the end of its socket: its
 orders fail with WorkerLost and the coordinator orders them again from the others.
@@ -19,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from .cookies import FileCookie
-from .coordinator import WorkerLost, WorkersLostError
+from .coordinator import WorkerLost
 from .events import Event, Notice
 from .messages import (
     Cancel,
@@ -51,8 +54,17 @@ class _Worker:
 class ProcessPool:
     runs_twice = False  # an order runs again only when the coordinator orders it again
 
-    def __init__(self, apply: Callable[[Message], None], emit: Callable[[Event], None]) -> None:
+    def __init__(
+        self,
+        apply: Callable[[Message], None],
+        emit: Callable[[Event], None],
+        *,
+        own: int,
+        jobs: int,
+    ) -> None:
         self._apply, self._emit = apply, emit
+        self._own = asyncio.Semaphore(own)  # this process's share of -j
+        self._own_share, self._jobs = own, jobs
         self._workers: list[_Worker] = []
         self._cookies: list[FileCookie] = []
         self._closing = False
@@ -62,11 +74,13 @@ class ProcessPool:
     async def start(
         cls, count: int, setup: Setup, apply: Callable[[Message], None], emit
     ) -> ProcessPool:
-        pool = cls(apply, emit)
+        """`count` processes download: this one and count - 1 workers, each with a share
+        of -j (this one the smallest: it also runs the engine and the journal)."""
         jobs = setup.options.jobs
-        count = min(count, jobs)  # a worker with no share of -j would have nothing to do
-        for number in range(1, count + 1):
-            share = jobs // count + (number <= jobs % count)
+        lanes = min(count, jobs)  # a process with no share of -j would have nothing to do
+        pool = cls(apply, emit, own=jobs // lanes, jobs=jobs)
+        for number in range(1, lanes):
+            share = jobs // lanes + (number <= jobs % lanes)
             await pool._spawn(number, setup._replace(options=replace(setup.options, jobs=share)))
         return pool
 
@@ -78,12 +92,19 @@ class ProcessPool:
         worker.reading = asyncio.create_task(self._read(worker, reader))
         self._workers.append(worker)
 
+    def local(self) -> asyncio.Semaphore | None:
+        """This process's own share of -j, when it has room (its transfers never wait in a
+        queue: those wait in the workers); always once no worker is left."""
+        if not self._own.locked() or not any(w.alive for w in self._workers):
+            return self._own
+        return None
+
     async def fetch(self, order: Order) -> Finished:
         if self._failure is not None:
             raise self._failure
         live = [w for w in self._workers if w.alive]
         if not live:
-            raise WorkersLostError("every worker process has ended; run the same command to resume")
+            raise WorkerLost("no worker process is left")  # this process takes it (`local`)
         worker = min(live, key=lambda w: len(w.pending) / w.jobs)
         answer = worker.pending[order.id] = asyncio.get_running_loop().create_future()
         worker.outbox.put(order)
@@ -136,14 +157,18 @@ class ProcessPool:
         for answer in pending.values():
             if not answer.done():
                 answer.set_exception(WorkerLost(f"worker process {worker.number} ended"))
+        if not any(w.alive for w in self._workers):  # this process takes all of -j
+            for _ in range(self._jobs - self._own_share):
+                self._own.release()
+            self._own_share = self._jobs
         with contextlib.suppress(subprocess.TimeoutExpired):
             await asyncio.to_thread(worker.process.wait, 1.0)
-        self._emit(
-            Notice(
-                f"worker process {worker.number} (pid {worker.process.pid}) ended"
-                f"{_ended(worker.process)}: its {len(pending)} files in flight go to the others"
-            )
-        )
+        who = f"worker process {worker.number} (pid {worker.process.pid})"
+        if any(w.alive for w in self._workers):
+            then = f"its {len(pending)} files in flight go to the others"
+        else:
+            then = "this process downloads the rest"
+        self._emit(Notice(f"{who} ended{_ended(worker.process)}: {then}"))
 
     async def close(self) -> list[FileCookie]:
         """Ask every worker to leave, wait for them (kill a stuck one), reap them."""

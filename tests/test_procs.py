@@ -23,6 +23,7 @@ from downloader.cli import app
 from downloader.errors import OptionsError
 from downloader.journal import JOURNAL_DIR
 from downloader.options import Options
+from downloader.procpool import ProcessPool
 from downloader.transfer import Transfer
 
 from .conftest import random_bytes
@@ -67,13 +68,15 @@ def files_in(out: Path) -> dict[str, bytes]:
 
 
 def forbid_local_fetch(monkeypatch) -> None:
-    """From now on the coordinator's own Transfer.fetch must not run (workers are other
-    processes: the patch does not reach them)."""
+    """From now on every attempt goes to a worker: the coordinator downloads nothing itself
+    (its own Transfer.fetch fails the test; workers are other processes, the patch does not
+    reach them)."""
 
     async def local_fetch(*args, **kwargs):
         raise AssertionError("an attempt ran in the coordinator")
 
     monkeypatch.setattr(Transfer, "fetch", local_fetch)
+    monkeypatch.setattr(ProcessPool, "local", lambda self: None)
 
 
 async def test_two_processes_make_the_files_and_names_of_one(server, tmp_path, monkeypatch):
@@ -102,6 +105,28 @@ async def test_two_processes_make_the_files_and_names_of_one(server, tmp_path, m
     assert {type(e).__name__ for e in events} >= {"FileStarted", "FileProgress", "FileFinished"}
 
 
+async def test_the_coordinator_downloads_its_share_and_the_worker_the_rest(
+    server, tmp_path, monkeypatch
+):
+    """--procs 2: two processes download, this one and one worker."""
+    bodies = {f"f{i}.bin": random_bytes(10_000, seed=i) for i in range(12)}
+    for name, body in bodies.items():
+        server.add(name, body)
+    here: list[str] = []
+    fetch = Transfer.fetch
+
+    async def spy(self, entry, received, source):
+        here.append(entry.url)
+        return await fetch(self, entry, received, source)
+
+    monkeypatch.setattr(Transfer, "fetch", spy)
+    results = await download_all([server.url(n) for n in bodies], tmp_path, jobs=4, procs=2)
+
+    assert results.ok
+    assert files_in(tmp_path) == bodies
+    assert 0 < len(here) < len(bodies)  # some here, the others in the worker
+
+
 async def test_the_servers_names_are_taken_by_the_coordinator(server, tmp_path, monkeypatch):
     """--content-disposition: a worker never names a file; the coordinator renames (the
     colliding second one too) and orders the file again. One at a time (-j 1): which of two
@@ -114,7 +139,8 @@ async def test_the_servers_names_are_taken_by_the_coordinator(server, tmp_path, 
     one, two = tmp_path / "one", tmp_path / "two"
     single = await download_all(urls, one, 1, content_disposition=True)
     forbid_local_fetch(monkeypatch)
-    spread = await download_all(urls, two, 1, content_disposition=True, procs=2)
+    # -j 2 over two processes: the worker's share is one file at a time, as -j 1 above.
+    spread = await download_all(urls, two, 2, content_disposition=True, procs=2)
 
     assert [r.path.name for r in spread] == [r.path.name for r in single]
     assert sorted(files_in(two)) == ["plain.bin", "r.1.csv", "r.csv"]
@@ -157,9 +183,14 @@ def test_cli_procs_flag(value, code, tmp_path):
         assert "procs" in result.output
 
 
-async def test_a_worker_killed_mid_batch_leaves_its_files_to_the_others(server, tmp_path):
+@pytest.mark.parametrize(("procs", "takes_over"), [(3, "go to the others"), (2, "the rest")])
+async def test_a_worker_killed_mid_batch_leaves_its_files_to_the_others(
+    server, tmp_path, procs, takes_over
+):
+    """With --procs 3 the other worker and the coordinator take them; with --procs 2 (one
+    worker) the coordinator downloads the rest itself."""
     size = 2 * 1024 * 1024
-    bodies = {f"f{i}.bin": random_bytes(size, seed=i) for i in range(4)}
+    bodies = {f"f{i}.bin": random_bytes(size, seed=i) for i in range(6)}  # -j 6: all at once
     for name, body in bodies.items():
         server.add(name, body)
     server.rate = size  # each file takes about a second
@@ -167,8 +198,9 @@ async def test_a_worker_killed_mid_batch_leaves_its_files_to_the_others(server, 
     killed: list[int] = []
 
     def kill_one_worker(event) -> None:
+        # Once every file has bytes in its .part (and so its validators in the journal).
         parts = [p for p in out.glob("*.part") if p.stat().st_size >= 256 * 1024]
-        if not killed and parts:
+        if not killed and len(parts) == len(bodies):
             pid = min(worker_pids(os.getpid()))
             os.kill(pid, signal.SIGKILL)
             killed.append(pid)
@@ -180,16 +212,16 @@ async def test_a_worker_killed_mid_batch_leaves_its_files_to_the_others(server, 
         kill_one_worker(event)
 
     results = await download_all(
-        [server.url(name) for name in bodies], out, jobs=4, procs=2, on_event=on_event
+        [server.url(name) for name in bodies], out, jobs=6, procs=procs, on_event=on_event
     )
 
     assert killed, "no worker was killed"
     assert results.ok, [r.error for r in results.failed]
     assert files_in(out) == bodies
     notices = [e.message for e in events if isinstance(e, Notice)]
-    assert any(f"pid {killed[0]}" in m and "SIGKILL" in m for m in notices), notices
+    assert any(f"pid {killed[0]}" in m and "SIGKILL" in m and takes_over in m for m in notices)
     # Its files resumed from their .part files (their validators had reached the journal).
-    assert server.range_requests, "no file was resumed"
+    assert len(server.range_requests) >= 2, "its files did not resume"
     assert not worker_pids(os.getpid())
 
 
@@ -213,7 +245,7 @@ async def test_a_coordinator_killed_with_kill_9_leaves_no_worker(server, tmp_pat
         "-j",
         "4",
         "--procs",
-        "2",
+        "3",
         "-q",
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.DEVNULL,
