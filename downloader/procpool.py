@@ -77,10 +77,9 @@ class ProcessPool:
         """`count` processes download: this one and count - 1 workers, each with a share
         of -j (this one the smallest: it also runs the engine and the journal)."""
         jobs = setup.options.jobs
-        lanes = min(count, jobs)  # a process with no share of -j would have nothing to do
-        pool = cls(apply, emit, own=jobs // lanes, jobs=jobs)
-        for number in range(1, lanes):
-            share = jobs // lanes + (number <= jobs % lanes)
+        own, shares = split_jobs(jobs, count)
+        pool = cls(apply, emit, own=own, jobs=jobs)
+        for number, share in enumerate(shares, 1):
             await pool._spawn(number, setup._replace(options=replace(setup.options, jobs=share)))
         return pool
 
@@ -193,6 +192,18 @@ class ProcessPool:
         for process in unused:
             await asyncio.to_thread(process.wait)
         return self._cookies
+
+
+def split_jobs(jobs: int, procs: int) -> tuple[int, list[int]]:
+    """-j over the processes that download: this one's share and each worker's. This one
+    also runs the engine and the journal (~half the work of a file it downloads itself), so
+    it counts as half a process: with -j 10, 2 processes: 3 and 7."""
+    lanes = min(procs, jobs)  # a process with no share of -j would have nothing to do
+    if lanes == 1:
+        return jobs, []
+    own = max(1, round(jobs * 0.5 / (lanes - 0.5)))
+    rest, workers = jobs - own, lanes - 1
+    return own, [rest // workers + (n < rest % workers) for n in range(workers)]
 
 
 def _ended(process: subprocess.Popen) -> str:

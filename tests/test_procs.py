@@ -23,7 +23,7 @@ from downloader.cli import app
 from downloader.errors import OptionsError
 from downloader.journal import JOURNAL_DIR
 from downloader.options import Options
-from downloader.procpool import ProcessPool
+from downloader.procpool import ProcessPool, split_jobs
 from downloader.transfer import Transfer
 
 from .conftest import random_bytes
@@ -145,6 +145,24 @@ async def test_the_servers_names_are_taken_by_the_coordinator(server, tmp_path, 
     assert [r.path.name for r in spread] == [r.path.name for r in single]
     assert sorted(files_in(two)) == ["plain.bin", "r.1.csv", "r.csv"]
     assert files_in(two) == files_in(one)
+
+
+@pytest.mark.parametrize(
+    ("jobs", "procs", "own", "workers"),
+    [
+        (10, 2, 3, [7]),  # this process counts as half: it runs the engine and journal too
+        (10, 3, 2, [4, 4]),
+        (10, 4, 1, [3, 3, 3]),
+        (5, 2, 2, [3]),
+        (2, 2, 1, [1]),
+        (1, 2, 1, []),  # nothing for a worker to do
+        (3, 8, 1, [1, 1]),  # no more processes than files at once
+        (64, 8, 4, [9, 9, 9, 9, 8, 8, 8]),
+    ],
+)
+def test_jobs_are_split_over_the_processes(jobs, procs, own, workers):
+    assert split_jobs(jobs, procs) == (own, workers)
+    assert own + sum(workers) == jobs
 
 
 @pytest.mark.parametrize(("procs", "expected"), [(1, 1), (3, 3), ("auto", os.cpu_count() or 1)])
