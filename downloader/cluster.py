@@ -22,6 +22,7 @@ import asyncio
 import os
 import secrets
 import socket
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -166,22 +167,50 @@ def write_probe(dest: str, token: str) -> str:
 
 
 def run_orders(setup: Setup, orders: list[Order]) -> list[Message]:
-    """On a worker, as a Dask task: run the orders in an event loop of their own."""
-    with asyncio.Runner(loop_factory=loop_factory()) as runner:
-        return runner.run(_run_orders(setup, orders))
+    """On a worker, as a Dask task: run the orders; what they did, in order."""
+    lane = getattr(_lanes, "lane", None)
+    if lane is None or lane.setup != setup:
+        if lane is not None:
+            lane.close()
+        lane = _lanes.lane = _Lane(setup)
+    return lane.run(orders)
 
 
-async def _run_orders(setup: Setup, orders: list[Order]) -> list[Message]:
-    said: list[Message] = []
-    async with open_runner(setup.options, Path(setup.dest), said.append, _nothing) as runner:
+_lanes = threading.local()
 
+
+class _Lane:
+    """A worker thread's event loop and session for one batch's tasks, kept from task to
+    task: a loop, a session and connections made afresh for each task of a few files
+    cost more than the files (a thread of a Dask worker runs one task at a time)."""
+
+    def __init__(self, setup: Setup) -> None:
+        self.setup = setup
+        self._said: list[Message] = []
+        self._loop = asyncio.Runner(loop_factory=loop_factory())
+        opened = open_runner(setup.options, Path(setup.dest), self._say, _nothing)
+        self._opened = opened
+        self._runner = self._loop.run(opened.__aenter__())
+
+    def _say(self, message: Message) -> None:
+        self._said.append(message)
+
+    def run(self, orders: list[Order]) -> list[Message]:
+        self._said = []
+        self._loop.run(self._run(orders))
+        return self._said
+
+    async def _run(self, orders: list[Order]) -> None:
         async def one(order: Order) -> None:
-            said.append(await runner.run(order))
+            self._say(await self._runner.run(order))
 
         await asyncio.gather(*(one(order) for order in orders))
-        if setup.options.save_cookies is not None:
-            said.append(Cookies(runner.cookies()))
-    return said
+        if self.setup.options.save_cookies is not None:
+            self._say(Cookies(self._runner.cookies()))
+
+    def close(self) -> None:
+        self._loop.run(self._opened.__aexit__(None, None, None))
+        self._loop.close()
 
 
 def _nothing() -> None:
