@@ -19,6 +19,7 @@ events and the outcome of each order. So progress arrives a batch at a time.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import secrets
 import socket
@@ -108,6 +109,8 @@ class DaskPool:
         for task in list(self._batches):
             task.cancel()
         await asyncio.gather(*self._batches, return_exceptions=True)
+        with contextlib.suppress(Exception):  # best effort: workers may be gone
+            await self._client.run(close_lanes, self._setup.dest, on_error="ignore")
         await self._client.close()
         return self._cookies
 
@@ -168,15 +171,27 @@ def write_probe(dest: str, token: str) -> str:
 
 def run_orders(setup: Setup, orders: list[Order]) -> list[Message]:
     """On a worker, as a Dask task: run the orders; what they did, in order."""
-    lane = getattr(_lanes, "lane", None)
+    thread = threading.get_ident()
+    lane = _lanes.get(thread)
     if lane is None or lane.setup != setup:
         if lane is not None:
             lane.close()
-        lane = _lanes.lane = _Lane(setup)
+        lane = _lanes[thread] = _Lane(setup)
     return lane.run(orders)
 
 
-_lanes = threading.local()
+def close_lanes(dest: str) -> None:
+    """On a worker, at the end of a batch: close its lanes (their sessions, connections),
+    in a thread of their own (Dask runs this in its own event loop's thread)."""
+    for thread, lane in list(_lanes.items()):
+        if lane.setup.dest == dest:
+            closing = threading.Thread(target=lane.close)
+            closing.start()
+            closing.join()
+            _lanes.pop(thread, None)
+
+
+_lanes: dict[int, _Lane] = {}  # by worker thread: a thread runs one task at a time
 
 
 class _Lane:
@@ -186,6 +201,7 @@ class _Lane:
 
     def __init__(self, setup: Setup) -> None:
         self.setup = setup
+        self._lock = threading.Lock()  # a task, or `close` from another thread
         self._said: list[Message] = []
         self._loop = asyncio.Runner(loop_factory=loop_factory())
         opened = open_runner(setup.options, Path(setup.dest), self._say, _nothing)
@@ -196,9 +212,10 @@ class _Lane:
         self._said.append(message)
 
     def run(self, orders: list[Order]) -> list[Message]:
-        self._said = []
-        self._loop.run(self._run(orders))
-        return self._said
+        with self._lock:
+            self._said = []
+            self._loop.run(self._run(orders))
+            return self._said
 
     async def _run(self, orders: list[Order]) -> None:
         async def one(order: Order) -> None:
@@ -209,8 +226,9 @@ class _Lane:
             self._say(Cookies(self._runner.cookies()))
 
     def close(self) -> None:
-        self._loop.run(self._opened.__aexit__(None, None, None))
-        self._loop.close()
+        with self._lock:
+            self._loop.run(self._opened.__aexit__(None, None, None))
+            self._loop.close()
 
 
 def _nothing() -> None:

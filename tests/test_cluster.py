@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from downloader import download_all
 from downloader.cli import app
-from downloader.cluster import write_probe
+from downloader.cluster import run_orders, write_probe
 from downloader.errors import OptionsError
 from downloader.journal import JOURNAL_DIR, Entry
 from downloader.messages import Finished, Order, Setup, identity
@@ -47,7 +47,7 @@ async def cluster():
         threads_per_worker=2,
         processes=False,
         asynchronous=True,
-        dashboard_address=None,
+        dashboard_address=":0",
     ) as local:
         yield local
 
@@ -95,7 +95,7 @@ def test_the_cli_exits_2_when_the_folder_is_not_shared(tmp_path, monkeypatch):
     from downloader import cluster as module
 
     monkeypatch.setattr(module, "write_probe", probe_elsewhere)
-    with distributed.LocalCluster(n_workers=1, processes=False, dashboard_address=None) as local:
+    with distributed.LocalCluster(n_workers=1, processes=False, dashboard_address=":0") as local:
         result = CliRunner().invoke(
             app,
             [
@@ -132,8 +132,6 @@ def test_an_unreachable_scheduler_exits_2(tmp_path):
 async def test_a_task_run_again_does_not_fetch_what_it_finished(server, tmp_path):
     """Dask runs a lost worker's task again: a file that task had finished (another file
     holds the final name than when it was ordered) is answered from disk."""
-    from downloader.cluster import run_orders
-
     server.add("done.bin", b"fetched by the first run")
     server.add("todo.bin", b"fetched now")
     out = tmp_path / "out"
@@ -173,3 +171,36 @@ async def test_a_task_run_again_does_not_fetch_what_it_finished(server, tmp_path
     assert finished[2].outcome is not None and finished[2].received == len(b"fetched now")
     assert server.requests["done.bin"] == 0 and server.requests["todo.bin"] == 1
     assert os.path.exists(out / "todo.bin")
+
+
+LOST_ONCE: list[int] = []
+
+
+def finish_then_lose_the_worker(setup, orders):
+    """A task whose worker is lost after it finished its files (the first time only)."""
+    said = run_orders(setup, orders)
+    if not LOST_ONCE:
+        LOST_ONCE.append(len(orders))
+        raise RuntimeError("worker lost")
+    return said
+
+
+async def test_a_lost_task_is_run_again_without_fetching_its_files_again(
+    server, tmp_path, cluster, monkeypatch
+):
+    from downloader import cluster as module
+
+    bodies = {f"f{i}.bin": random_bytes(5_000, seed=i) for i in range(4)}
+    for name, body in bodies.items():
+        server.add(name, body)
+    LOST_ONCE.clear()
+    monkeypatch.setattr(module, "run_orders", finish_then_lose_the_worker)
+
+    results = await download_all(
+        [server.url(n) for n in bodies], tmp_path, jobs=4, cluster=cluster.scheduler_address
+    )
+
+    assert LOST_ONCE, "no task was lost"
+    assert results.ok, [r.error for r in results.failed]
+    assert files_in(tmp_path) == bodies
+    assert all(server.requests[name] == 1 for name in bodies), server.requests
