@@ -207,11 +207,12 @@ async def test_a_worker_killed_mid_batch_leaves_its_files_to_the_others(
 ):
     """With --procs 3 the other worker and the coordinator take them; with --procs 2 (one
     worker) the coordinator downloads the rest itself."""
-    size = 2 * 1024 * 1024
+    size = 1024 * 1024
     bodies = {f"f{i}.bin": random_bytes(size, seed=i) for i in range(6)}  # -j 6: all at once
     for name, body in bodies.items():
         server.add(name, body)
-    server.rate = size  # each file takes about a second
+    # Each file takes two seconds: a body still coming after one goes to its .part.
+    server.rate = size // 2
     out = tmp_path / "out"
     killed: list[int] = []
 
