@@ -30,7 +30,7 @@ from pathlib import Path
 import corpus as corpora
 from measure import run_measured
 from server import nginx
-from tools import child_env
+from tools import adl_python, child_env
 
 WAYS = ("plain", "sha256", "then sha256sum")
 
@@ -56,7 +56,7 @@ def sums_file(root: Path, c: corpora.Corpus) -> Path:
 def one_run(way: str, listing: Path, sums: Path, out: Path, work: Path, jobs: int):
     """(wall seconds, adl CPU seconds) of one way; raises when a download fails."""
     shutil.rmtree(out, ignore_errors=True)
-    argv = [sys.executable, "-m", "downloader", "get", str(listing), "-j", str(jobs)]
+    argv = [adl_python(), "-m", "downloader", "get", str(listing), "-j", str(jobs)]
     argv += ["-o", str(out), "-q", *(["--checksums", str(sums)] if way == "sha256" else [])]
     m = run_measured(
         argv, cwd=work, env=child_env(), log_path=work / "adl.log", timeout=3600, gnu_time=None
@@ -106,12 +106,14 @@ def main() -> int:
     p.add_argument("-j", "--jobs", type=int, default=5)
     args = p.parse_args()
     wanted = [corpora.CORPORA[name] for name in args.corpus.split(",")]
+    if other := [c.name for c in wanted if c.route is not corpora.Route.HTTP]:
+        p.error(f"only corpora served over plain http: not {', '.join(other)}")
     root = corpora.choose_root(wanted)
     with tempfile.TemporaryDirectory(prefix="adl-checksum-cost-") as tmp:
         work = Path(tmp)
-        with nginx(root / "www", work, log) as base_url:
+        with nginx(root / "www", work, log) as endpoints:
             for c in wanted:
-                bench(c, root, base_url, work, args)
+                bench(c, root, endpoints.http, work, args)
     return 0
 
 

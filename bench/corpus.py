@@ -4,12 +4,21 @@ A corpus is N files of S bytes of pseudo-random data under ``<root>/www/<name>/`
 from a fixed seed, so every machine and every run serves the same content. Generation happens
 only when the corpus is missing or incomplete: a stamp file is written after the last byte.
 
-The ``memory`` corpus is virtual: nginx answers every ``/m/<anything>`` with a 1-byte body, so
-a 500,000-URL list needs no files on disk (see server.py).
+A corpus may serve another one's files (``data``): ``https`` is ``large`` over TLS, the
+``conc64`` ones are ``medium`` at ``-j 64``, ``split`` is the first of ``large``'s files; the
+same bytes, no second copy in RAM. Its ``route`` says how nginx serves it (plain http, https on
+a second port, through the slow location that holds each response ~50 ms, or through the
+capped location that sends each response at 40 MiB/s; see server.py), its ``jobs`` the ``-j``
+it runs at when that is part of what it measures, its ``variants`` the tools it runs when they
+are not the usual ones (tools.VARIANTS: adl --split 8, aria2c -x8 ...).
+
+The ``memory`` and ``hosts`` corpora are virtual: nginx answers every ``/m/<anything>`` with a
+1-byte body, so a 500,000-URL list needs no files on disk (see server.py).
 """
 
 from __future__ import annotations
 
+import enum
 import json
 import os
 import random
@@ -33,6 +42,16 @@ STAMP_VERSION = 1
 # URL path prefix that nginx answers with a fixed tiny body (server.py).
 MEMORY_PREFIX = "m"
 MEMORY_SIZES = (20_000, 500_000)
+SPLITKILL = "splitkill"  # a corpus with a procedure of its own (split_kill.py)
+
+
+class Route(enum.Enum):
+    """How nginx serves a corpus (server.py)."""
+
+    HTTP = "http"
+    HTTPS = "https"  # TLS on a second port, with a certificate the bench makes (certs.py)
+    SLOW = "slow"  # every response held ~50 ms before its first byte (slow.py)
+    CAPPED = "capped"  # every response sent at 40 MiB/s (nginx limit_rate), its bytes logged
 
 
 @dataclass(frozen=True)
@@ -40,6 +59,19 @@ class Corpus:
     name: str
     count: int
     size: int  # bytes per file
+    data: str = ""  # the corpus whose files are served, when not its own (same size; its first
+    # `count` files)
+    route: Route = Route.HTTP
+    jobs: int | None = None  # its own -j, when concurrency is what it measures; else --jobs
+    adl_only: bool = False  # a target on adl alone (issue 16's memory at concurrency)
+    # The tools it runs instead of --tools' own (tools.VARIANTS: a tool with extra options);
+    # a variant runs when its base tool is among --tools.
+    variants: tuple[str, ...] = ()
+
+    @property
+    def files_from(self) -> str:
+        """The name of the directory under www/ that holds its files."""
+        return self.data or self.name
 
     @property
     def total_bytes(self) -> int:
@@ -57,14 +89,68 @@ CORPORA: dict[str, Corpus] = {
         Corpus("many", 10_000, 16 * KiB),
         Corpus("large", 4, 256 * MiB),
         Corpus("medium", 64, 4 * MiB),
+        # Issue 13's medium target: start-up amortized over 1 GiB, files still 4 MiB.
+        Corpus("medium1g", 256, 4 * MiB),
         Corpus("small", 2000, 16 * KiB),
         # One file: the wall time is what a run costs besides its transfer (process start,
         # imports, setup, exit); it tells how much of the medium and small figures that is.
         Corpus("startup", 1, 16 * KiB),
+        # large's files over TLS: its table beside large's shows what TLS costs each tool.
+        Corpus("https", 4, 256 * MiB, data="large", route=Route.HTTPS),
+        # Issue 16: peak RSS with many transfers in flight, against plain nginx and against
+        # a server that holds each response ~50 ms (as far servers do).
+        Corpus("conc64", 64, 4 * MiB, data="medium", jobs=64, adl_only=True),
+        Corpus("conc64slow", 64, 4 * MiB, data="medium", route=Route.SLOW, jobs=64, adl_only=True),
+        Corpus("conc500", 3000, 16 * KiB, jobs=500, adl_only=True),
+        # Issue 14: one big file from a server that caps each connection at 40 MiB/s, over
+        # 8 connections and over one, beside aria2c -x8 -s8.
+        Corpus(
+            "split",
+            1,
+            256 * MiB,
+            data="large",
+            route=Route.CAPPED,
+            variants=("adl-split8", "adl-split1", "aria2c-x8"),
+        ),
+        # Issue 14: a split 1 GiB download killed with SIGKILL mid-way, then run again
+        # (split_kill.py): byte-exact, and what the server sent in all.
+        Corpus(SPLITKILL, 1, 1 * GiB, data="huge", route=Route.CAPPED, variants=("adl-split8",)),
+        # Issue 14: --limit-rate 30M over 256 MiB at -j 8: 8.53 s of wall time.
+        Corpus("ratelimit", 64, 4 * MiB, data="medium", jobs=8, variants=("adl-limit30M",)),
+        # Issue 15: many's files at -j 10 with two processes beside one: files/s, side by side.
+        Corpus(
+            "procs", 10_000, 16 * KiB, data="many", jobs=10, variants=("adl-procs1", "adl-procs2")
+        ),
     )
 }
-ALL_NAMES = (*CORPORA, "memory")
-DEFAULT_NAMES = ("large", "medium", "small", "startup")
+# Virtual corpora, measured on adl alone: bodies of 1 byte from one nginx location.
+MEMORY = "memory"  # 20,000 vs 500,000 URLs: RSS must not grow with the list
+HOSTS = "hosts"  # 100,000 URLs over 10,000 host names: RSS flat from the 10,000th (adl_hosts.py)
+ALL_NAMES = (*CORPORA, MEMORY, HOSTS)
+DEFAULT_NAMES = ("large", "medium1g", "https", "small", "startup")
+# Names --corpus also takes, for several corpora at once.
+GROUPS = {
+    "all": ALL_NAMES,
+    "concurrency": ("conc64", "conc64slow", "conc500", HOSTS),  # issue 16, adl only
+    "bigfiles": ("split", SPLITKILL, "ratelimit"),  # issue 14
+}
+HOSTS_URLS = 100_000
+HOSTS_NAMES = 10_000
+HOSTS_JOBS = 100
+
+
+def source(corpus: Corpus) -> Corpus:
+    """The corpus whose files CORPUS serves (itself, unless it borrows another one's)."""
+    if not corpus.data:
+        return corpus
+    owner = CORPORA[corpus.data]
+    assert owner.size == corpus.size and owner.count >= corpus.count, corpus.name
+    return owner
+
+
+def served_names(corpus: Corpus) -> list[str]:
+    """The names of CORPUS's files: its own, or the first of those of the corpus it borrows."""
+    return source(corpus).file_names()[: corpus.count]
 
 
 def choose_root(wanted: list[Corpus]) -> Path:
@@ -76,7 +162,8 @@ def choose_root(wanted: list[Corpus]) -> Path:
     shm = Path("/dev/shm")
     if shm.is_dir():
         root = shm / "adl-bench"
-        missing = sum(c.total_bytes for c in wanted if not is_generated(root, c))
+        sources = {source(c) for c in wanted}
+        missing = sum(c.total_bytes for c in sources if not is_generated(root, c))
         biggest_output = max((c.total_bytes for c in wanted), default=0)
         # Margin: tmpfs is RAM; leave room for the tools themselves and the rest of the machine.
         if shutil.disk_usage(shm).free > missing + biggest_output + 2 * GiB:
@@ -104,7 +191,9 @@ def is_generated(root: Path, corpus: Corpus) -> bool:
 
 
 def ensure_generated(root: Path, corpus: Corpus, log) -> None:
-    """Write the corpus unless a matching stamp says it is already complete."""
+    """Write the corpus (or the one whose files it serves) unless a matching stamp says it
+    is already complete."""
+    corpus = source(corpus)
     if is_generated(root, corpus):
         return
     directory = corpus_dir(root, corpus)
@@ -137,7 +226,8 @@ def write_url_list(path: Path, urls: list[str]) -> None:
 
 
 def corpus_urls(base_url: str, corpus: Corpus) -> list[str]:
-    return [f"{base_url}/{corpus.name}/{name}" for name in corpus.file_names()]
+    """BASE_URL: the server's URL for the corpus's route (server.Endpoints.base)."""
+    return [f"{base_url}/{corpus.files_from}/{name}" for name in served_names(corpus)]
 
 
 def memory_urls(base_url: str, count: int) -> list[str]:
@@ -159,11 +249,11 @@ def verify_corpus(root: Path, corpus: Corpus, out: Path) -> str | None:
     if not out.is_dir():
         return f"output dir {out} is gone"
     got = output_files(out)
-    expected = corpus.file_names()
+    expected = served_names(corpus)
     missing = [n for n in expected if n not in got]
     extra = sorted(set(got) - set(expected))
-    source = corpus_dir(root, corpus)
-    corrupt = [n for n in expected if n in got and not same_bytes(source / n, got[n])]
+    served = corpus_dir(root, source(corpus))
+    corrupt = [n for n in expected if n in got and not same_bytes(served / n, got[n])]
     return _problems(missing=missing, corrupt=corrupt, extra=extra)
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import statistics
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, is_dataclass
 from pathlib import Path
 
 
@@ -109,7 +109,7 @@ def format_table(title: str, rows: list[Row]) -> str:
         )
         for r in rows
     ]
-    return f"{title}\n{_align(cells)}"
+    return f"{title}\n{align(cells)}"
 
 
 def _rate(value: float) -> str:
@@ -121,7 +121,7 @@ def _mib(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.1f}"
 
 
-def _align(cells: list[tuple[str, ...]]) -> str:
+def align(cells: list[tuple[str, ...]]) -> str:
     """A plain-text table that also reads as Markdown: | cell | cell |."""
     widths = [max(len(row[i]) for row in cells) for i in range(len(cells[0]))]
     lines = [
@@ -167,7 +167,7 @@ def format_memory(tool: str, rows: list[tuple[int, Row]]) -> str:
         )
         for n, r in rows
     ]
-    text = f"memory ({tool}): peak RSS against the length of the URL list\n{_align(cells)}"
+    text = f"memory ({tool}): peak RSS against the length of the URL list\n{align(cells)}"
     (n_small, small), (n_big, big) = rows
     v = memory_verdict(small, big)
     ratio = "n/a" if v["ratio"] is None else f"{v['ratio']:.2f}x"
@@ -193,6 +193,9 @@ def write_json(path: Path, record: dict) -> None:
 def _jsonable(obj):
     if isinstance(obj, Sample | Row):
         return {**asdict(obj), **({"status": obj.status} if isinstance(obj, Row) else {})}
+    if is_dataclass(obj) and not isinstance(obj, type):  # a targets.Verdict, say
+        extra = {k: getattr(obj, k) for k in ("ok", "line") if hasattr(obj, k)}
+        return {**asdict(obj), **extra}
     if isinstance(obj, Path):
         return str(obj)
     raise TypeError(f"not JSON-serializable: {type(obj).__name__}")

@@ -2,7 +2,13 @@
 
 Every tool gets the same URL list, the same concurrency (-j, 5 by default) and one connection
 per file (aria2c -x 1, parfive max_splits=1), writes into an empty directory, and prints
-nothing but errors, so the comparison is of the downloaders and not of their options.
+nothing but errors, so the comparison is of the downloaders and not of their options. Over
+https each is told to trust the bench's own CA (certs.py) with its own option; none runs with
+verification off.
+
+Some corpora run variants instead (VARIANTS, issue 14): a tool with the options that corpus is
+about, e.g. adl --split 8 beside adl --split 1 and aria2c -x8 -s8 -k1M. A variant runs when
+its base tool is among --tools; the default tool list stays the same for every other corpus.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ import subprocess
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
@@ -25,6 +32,7 @@ class Batch:
     list_path: Path  # one URL per line
     out: Path  # empty directory for the files
     jobs: int
+    ca: Path | None = None  # the CA to trust, for https URLs
 
 
 @dataclass(frozen=True)
@@ -33,6 +41,12 @@ class Tool:
     find: Callable[[], list[str] | None]  # argv prefix, or None when not installed
     args: Callable[[Batch], list[str]]  # what follows the prefix for one batch
     version_args: tuple[str, ...] = ("--version",)
+    base: str = ""  # a variant's tool in TOOLS (what --tools names); "" for those tools
+
+    @property
+    def family(self) -> str:
+        """The name --tools selects it by."""
+        return self.base or self.name
 
     def command(self, batch: Batch) -> list[str]:
         prefix = self.find()
@@ -57,9 +71,14 @@ class Tool:
         return lines[0] if lines else "unknown"
 
 
+# Every tool honours some of these; the bench's traffic must never leave 127.0.0.1.
+PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy", "ftp_proxy", "no_proxy")
+
+
 def child_env() -> dict[str, str]:
-    """The environment for every tool: `python -m downloader` must find this repo's package."""
-    env = dict(os.environ)
+    """The environment for every tool: `python -m downloader` must find this repo's package,
+    and no proxy variable may send loopback requests elsewhere."""
+    env = {k: v for k, v in os.environ.items() if k.lower() not in PROXY_VARIABLES}
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH")) if p)
     return env
 
@@ -75,6 +94,19 @@ def _on_path(binary: str) -> Callable[[], list[str] | None]:
 # --- adl ----------------------------------------------------------------------------------------
 
 
+ADL_VENV = BENCH / ".venv"  # made by setup.sh: `pip install .` into a venv, as users install
+
+
+def adl_python() -> str:
+    """The interpreter adl runs in: bench/.venv's when setup.sh made it, else the harness's.
+
+    A venv is what users run adl in, and it matters: a system interpreter may carry site-wide
+    .pth files (one here imports certifi at every start: +5 MB RSS, +30-90 ms of start-up)
+    that no user's venv has. The code run is this checkout's either way (child_env)."""
+    venv_python = ADL_VENV / "bin" / "python"
+    return str(venv_python) if venv_python.exists() else sys.executable
+
+
 def _find_adl() -> list[str] | None:
     """This checkout's adl (`python -m downloader`), else `adl` from PATH; None if neither answers.
 
@@ -83,7 +115,7 @@ def _find_adl() -> list[str] | None:
     of start-up to every run.
     """
     path = shutil.which("adl")
-    for prefix in ([sys.executable, "-m", "downloader"], [path] if path else []):
+    for prefix in ([adl_python(), "-m", "downloader"], [path] if path else []):
         if prefix and _answers_help([*prefix, "get", "--help"]):
             return prefix
     return None
@@ -110,15 +142,15 @@ def _answers_help(argv: list[str]) -> bool:
 
 
 def _adl_args(b: Batch) -> list[str]:
-    return ["get", str(b.list_path), "-j", str(b.jobs), "-o", str(b.out), "-q"]
+    return ["get", str(b.list_path), "-j", str(b.jobs), "-o", str(b.out), "-q", *_adl_ca(b)]
 
 
-def adl_variant(spec: str) -> Tool:
-    """`NAME=ARGS`: adl with more arguments, as a tool of its own, measured side by side
-    with plain adl (e.g. `adl-p2=--procs 2`)."""
-    name, _, extra = spec.partition("=")
-    more = shlex.split(extra)
-    return Tool(name.strip(), _find_adl, lambda b: [*_adl_args(b), *more])
+def _adl_with(*options: str) -> Callable[[Batch], list[str]]:
+    return lambda b: [*_adl_args(b), *options]
+
+
+def _adl_ca(b: Batch) -> list[str]:
+    return ["--ca-certificate", str(b.ca)] if b.ca else []
 
 
 def _find_adl_tty() -> list[str] | None:
@@ -130,7 +162,7 @@ def _find_adl_tty() -> list[str] | None:
 def _adl_tty_args(b: Batch) -> list[str]:
     adl = _find_adl()
     assert adl is not None
-    argv = [*adl, "get", str(b.list_path), "-j", str(b.jobs), "-o", str(b.out)]
+    argv = [*adl, "get", str(b.list_path), "-j", str(b.jobs), "-o", str(b.out), *_adl_ca(b)]
     # script's output goes to the harness's log; /dev/null is script's own typescript file.
     return ["-qec", shlex.join(argv), "/dev/null"]
 
@@ -157,23 +189,29 @@ def _curl_args(b: Batch) -> list[str]:
         str(b.out),
         "-K",
         str(config),
+        *(["--cacert", str(b.ca)] if b.ca else []),
     ]
 
 
-def _aria2c_args(b: Batch) -> list[str]:
+def _aria2c_args(b: Batch, *, split: int = 1) -> list[str]:
+    # SPLIT > 1: aria2c's segmented download as its users run it (issue 14): SPLIT connections
+    # per file (-x), SPLIT pieces (-s), pieces of 1 MiB at least (-k, aria2c's smallest).
+    pieces = ["-s", str(split), "-k", "1M"] if split > 1 else []
     return [
         "-i",
         str(b.list_path),
         "-j",
         str(b.jobs),
         "-x",
-        "1",
+        str(split),
+        *pieces,
         "-d",
         str(b.out),
         "--quiet",
         "--allow-overwrite=true",
         "--auto-file-renaming=false",
         "--file-allocation=none",
+        *([f"--ca-certificate={b.ca}"] if b.ca else []),
     ]
 
 
@@ -186,6 +224,9 @@ def _wget2_args(b: Batch) -> list[str]:
         "-P",
         str(b.out),
         "--no-robots",
+        # --no-ocsp: the bench's certificates name no OCSP responder, so this changes nothing
+        # but makes sure wget2 never tries to reach one.
+        *([f"--ca-certificate={b.ca}", "--no-ocsp"] if b.ca else []),
     ]
 
 
@@ -198,7 +239,13 @@ def _find_parfive() -> list[str] | None:
 
 
 def _parfive_args(b: Batch) -> list[str]:
-    return [str(b.list_path), str(b.out), "-j", str(b.jobs)]
+    return [
+        str(b.list_path),
+        str(b.out),
+        "-j",
+        str(b.jobs),
+        *(["--cacert", str(b.ca)] if b.ca else []),
+    ]
 
 
 TOOLS: dict[str, Tool] = {
@@ -212,3 +259,23 @@ TOOLS: dict[str, Tool] = {
         Tool("parfive", _find_parfive, _parfive_args),
     )
 }
+
+# Corpora that run other options than the ones above (corpus.Corpus.variants); not in TOOLS, so
+# not in --tools' default list: each runs when its base tool is among --tools.
+VARIANTS: dict[str, Tool] = {
+    t.name: t
+    for t in (
+        Tool("adl-split8", _find_adl, _adl_with("--split", "8"), base="adl"),
+        Tool("adl-split1", _find_adl, _adl_with("--split", "1"), base="adl"),
+        Tool("aria2c-x8", _on_path("aria2c"), partial(_aria2c_args, split=8), base="aria2c"),
+        Tool("adl-limit30M", _find_adl, _adl_with("--limit-rate", "30M"), base="adl"),
+        Tool("adl-procs1", _find_adl, _adl_with("--procs", "1"), base="adl"),
+        Tool("adl-procs2", _find_adl, _adl_with("--procs", "2"), base="adl"),
+    )
+}
+
+
+def pick_variants(names: tuple[str, ...], tools: list[Tool]) -> list[Tool]:
+    """The variants NAMES whose base tool is among TOOLS (selected and installed), in order."""
+    selected = {t.name for t in tools}
+    return [VARIANTS[n] for n in names if VARIANTS[n].family in selected]

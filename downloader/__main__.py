@@ -1,5 +1,5 @@
 """`python -m downloader` runs the same app as the `adl` command."""
 
-from .cli import main
+from .launch import main
 
 main()

@@ -35,6 +35,7 @@ from .items import Item
 from .journal import COMMIT_EVERY_SECONDS, JOURNAL_DIR, Journal, MemoryJournal, open_journal
 from .journalfile import end_rebuild
 from .options import MiB, OnExists, Options
+from .ratelimit import Limits
 from .request import Requester, RequestPolicy
 from .results import BatchResult, Result
 from .session import open_session
@@ -73,6 +74,9 @@ async def download_all(
     location_trusted: bool = False,
     checksums: str | None = None,
     check_integrity: bool = False,
+    limit_rate: int | None = None,
+    split: int = 1,
+    min_split_size: int | str = 20 * MiB,
     procs: int | Literal["auto"] = 1,
     cluster: str | Any = None,
     on_event: Callable[[Event], None] | None = None,
@@ -90,6 +94,10 @@ async def download_all(
     credentials and secret headers go only to each URL's own origin (see README).
     `load_cookies` / `save_cookies` act on the jar of the session in use: with `session`,
     the file's cookies join the caller's jar (under its rules) and the whole jar is saved.
+    `limit_rate` (bytes per second) is one budget shared by every file of the batch; an
+    `Item.limit_rate` caps its own file on top of it.
+    `split` (1 to 16) lets a file of at least twice `min_split_size` bytes (an int, or text
+    such as "20M") come over that many connections at once (an `Item`'s own `split` wins).
     `procs` runs the transfers in that many worker processes ("auto": one per core), and
     `cluster` on a Dask cluster (its scheduler's address, or a `distributed.Client`); one
     journal and the same names either way (see README, "Past one core").
@@ -134,6 +142,9 @@ def iter_downloads(
     location_trusted: bool = False,
     checksums: str | None = None,
     check_integrity: bool = False,
+    limit_rate: int | None = None,
+    split: int = 1,
+    min_split_size: int | str = 20 * MiB,
     procs: int | Literal["auto"] = 1,
     cluster: str | Any = None,
     on_event: Callable[[Event], None] | None = None,
@@ -162,19 +173,24 @@ async def run_batch(
     sleep: Sleep | None = None,
     policy: RequestPolicy | None = None,
     checksums: Checksums | None = None,
+    limits: Limits | None = None,
 ) -> AsyncGenerator[Result, None]:
     """The batch behind both entry points (and the CLI), on already-parsed list entries.
     `sleep` is a seam for tests: backoff waits go through it. `policy`: what requests carry,
     and `checksums`: the --checksums file's table, when the caller has checked them already
-    (else they are made from `options` here). An exception raised by `on_event` stops the
-    batch (transfers cancelled, journal flushed) and is raised here."""
+    (else they are made from `options` here), and `limits`: the byte budgets, a seam for
+    tests (a fake clock). An exception raised by `on_event` stops the batch (transfers
+    cancelled, journal flushed) and is raised here."""
     check_pool_options(options, session)
     emit = _carried(on_event) if on_event is not None else _ignore
     policy = policy or RequestPolicy.from_options(options)
     if checksums is None:
         checksums = load_checksums(options.checksums)
     try:
-        batch = _run(entries, prepare_dest(dest), options, policy, checksums, emit, session, sleep)
+        limits = limits or Limits(options.limit_rate)
+        batch = _run(
+            entries, prepare_dest(dest), options, policy, checksums, emit, session, sleep, limits
+        )
         async with aclosing(batch):  # a caller that stops early stops the transfers now
             async for result in batch:
                 yield result
@@ -194,6 +210,7 @@ async def _run(
     emit: Callable[[Event], None],
     session: aiohttp.ClientSession | None,
     sleep: Sleep | None,
+    limits: Limits,
 ) -> AsyncGenerator[Result, None]:
     journal = _journal_or_memory(folder, options, emit)
     committer = asyncio.create_task(_commit_on_a_timer(journal))
@@ -217,6 +234,7 @@ async def _run(
                 checksums,
                 policy=policy,
                 jar=http.cookie_jar,
+                limits=limits,
             )
             transfer = await stack.enter_async_context(transfers)  # workers, with procs/cluster
             items = _aiter(entries)
@@ -226,6 +244,7 @@ async def _run(
                 engine_options(options),
                 emit,
                 policy=policy,
+                limits=limits,
                 sleep=sleep or asyncio.sleep,
             )
             results = engine.run(items)

@@ -15,8 +15,11 @@ import typer
 
 from .options import OnExists
 from .retry import RETRYABLE_STATUSES
+from .segments import MAX_SPLIT
+from .units import parse_size
 
 OUTPUT, RETRIES, REQUESTS, TLS = "Output", "Retries and timeouts", "Requests", "Proxies and TLS"
+LISTS, BIG_FILES = "Lists and integrity", "Big files"
 LISTS = "Lists and integrity"
 SCALE = "Scale"
 _RETRIED = ", ".join(str(status) for status in sorted(RETRYABLE_STATUSES))
@@ -257,6 +260,56 @@ JsonLines = Annotated[
     ),
 ]
 
+# Big files
+LimitRate = Annotated[
+    str | None,
+    _flag(
+        "--limit-rate",
+        metavar="RATE",
+        help="Download at most RATE bytes per second in all, one budget shared by every file "
+        "(K, M, G: powers of 1024, e.g. 500K or 30M; 0: no limit). A list's "
+        "max-download-limit= caps one file on top of it.",
+        panel=BIG_FILES,
+    ),
+]
+
+
+Split = Annotated[
+    int,
+    _flag(
+        "--split",
+        metavar="N",
+        help=f"Up to N connections for one file (1 to {MAX_SPLIT}), each fetching a byte range "
+        "of it; only files of at least twice --min-split-size, from servers that answer "
+        "ranges with a validator.",
+        panel=BIG_FILES,
+    ),
+]
+
+
+def _size(text: str | int) -> int:
+    """--min-split-size: 20M and the like (typer hands over the default as it is, an int)."""
+    if isinstance(text, int):
+        return text
+    try:
+        return parse_size(text)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+
+MinSplitSize = Annotated[
+    int,
+    typer.Option(
+        "--min-split-size",
+        metavar="SIZE",
+        parser=_size,
+        show_default=False,
+        help="Split a file only when it is at least twice this size, and into parts no "
+        "smaller (K, M, G: powers of 1024; at least 1M). Default: 20M.",
+        rich_help_panel=BIG_FILES,
+    ),
+]
+
 
 # Scale
 def _procs(text: str) -> int:
@@ -275,8 +328,8 @@ Procs = Annotated[
         "--procs",
         metavar="P|auto",
         parser=_procs,
-        help="Worker processes that download (auto: one per core); -j stays the total files "
-        "in flight. One journal and the same names as with one process.",
+        help="Processes that download: this one and P-1 workers (auto: one per core); -j "
+        "stays the total files in flight. One journal, the same names as with one process.",
         rich_help_panel=SCALE,
     ),
 ]

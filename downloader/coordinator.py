@@ -29,7 +29,7 @@ from aiohttp.abc import AbstractCookieJar
 
 from .cookies import FileCookie, load_into
 from .errors import DownloadError, OptionsError
-from .events import Event, FileStarted
+from .events import Event, FileStarted, Notice
 from .integrity import Checksums
 from .journal import Entry, Journal, Status
 from .messages import (
@@ -48,6 +48,7 @@ from .messages import (
 )
 from .mirrors import Source
 from .options import OnExists, Options
+from .ratelimit import Limits
 from .request import Requester, RequestPolicy
 from .transfer import Outcome, Received, Transfer
 from .writes import unlink
@@ -86,16 +87,20 @@ async def transfer_for(
     *,
     policy: RequestPolicy,
     jar: AbstractCookieJar,
+    limits: Limits,
 ) -> AsyncIterator[Transfer]:
     """The batch's Transfer: this process's own, or one whose attempts run in workers
     (started here, stopped when the batch ends; their cookies join `jar`)."""
-    if options.procs == 1 and options.cluster is None:
+    if not pooled(options):
+        if options.procs > 1:
+            emit(Notice("--limit-rate: one process downloads (one byte budget is exact)"))
         yield Transfer(requester, dest, options, journal, emit, checksums)
         return
     transfer = DispatchedTransfer(requester, dest, options, journal, emit, checksums)
     transfer.policy = policy
     setup = Setup(dataclasses.replace(options, procs=1, cluster=None), str(dest))
     transfer.pool = await _start_pool(options, setup, transfer.apply, emit)
+    transfer.limits = limits
     try:
         yield transfer
     finally:
@@ -120,6 +125,7 @@ class DispatchedTransfer(Transfer):
 
     pool: Pool
     policy: RequestPolicy  # the batch's: an item's own is sent, the batch's is there
+    limits: Limits  # the batch's: a file's own budgets (max-download-limit=) are sent
 
     _ids = itertools.count()
     _paths: dict[str, Path]  # url -> path, from the FileStarted of an order in flight
@@ -173,6 +179,7 @@ class DispatchedTransfer(Transfer):
             named,
             received.check.expected(entry.name),
             received.check.mismatches,
+            tuple(limit.rate for limit in received.limits if limit is not self.limits.shared),
             identity(self.final_path(entry)),
             rerun or self.pool.runs_twice,
         )
@@ -194,8 +201,16 @@ class DispatchedTransfer(Transfer):
                 self._paths[event.url] = event.path
             self._emit(event)
         elif isinstance(message, Update):
-            self._journal.update(message.entry)
-            if message.entry.state is Status.ACTIVE:
+            e = message.entry  # each field named: a MemoryJournal keeps only those
+            self._journal.update(
+                e,
+                state=e.state,
+                size=e.size,
+                total=e.total,
+                etag=e.etag,
+                last_modified=e.last_modified,
+            )
+            if e.state is Status.ACTIVE:
                 self._journal.flush()  # validators durable: a .part is about to get bytes
         elif isinstance(message, Relayed):
             self._emit(message.event)
@@ -221,14 +236,26 @@ def engine_options(options: Options) -> Options:
     the next file waits in its worker, not a round trip away. Per-host caps still count
     every order, running or queued, so they hold. (A Dask task runs all its orders at once:
     there the engine keeps -j.)"""
-    if options.procs > 1 and options.cluster is None:
+    if pooled(options) and options.cluster is None:
         return dataclasses.replace(options, jobs=2 * options.jobs)
     return options
 
 
+def pooled(options: Options) -> bool:
+    """Whether attempts go to workers. Not with --limit-rate on one machine: one budget
+    cannot be shared by processes, and a rate-limited batch waits on the network anyway
+    (a file's own max-download-limit= goes with its order)."""
+    if options.cluster is not None:
+        return True
+    return options.procs > 1 and options.limit_rate is None
+
+
 def check_pool_options(options: Options, session: object | None) -> None:
-    """Misuse of workers: a session of the caller's cannot be shared with processes."""
+    """Misuse of workers: a session of the caller's cannot be shared with processes, and
+    one byte budget cannot be shared over a cluster's machines."""
     if session is not None and (options.procs > 1 or options.cluster is not None):
         raise OptionsError(
             "session cannot be used with procs > 1 or cluster: workers open their own"
         )
+    if options.cluster is not None and options.limit_rate is not None:
+        raise OptionsError("limit_rate cannot be used with cluster (one budget over many machines)")

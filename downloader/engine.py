@@ -25,9 +25,11 @@ from .itempath import item_name
 from .journal import Entry, Journal, Status
 from .mirrors import Source, Tried
 from .options import Options
+from .ratelimit import Limits
 from .request import RequestPolicy
 from .results import Result, State
 from .retry import retry_delay
+from .segmented import SplitFetch
 from .transfer import Received, Transfer
 
 HOST_BACKOFF_STATUSES = frozenset({429, 503})
@@ -42,6 +44,7 @@ class Engine:
         emit: Callable[[Event], None],
         *,
         policy: RequestPolicy,
+        limits: Limits,
         sleep: Sleep = asyncio.sleep,
         rand: Callable[[], float] = random.random,
     ) -> None:
@@ -50,10 +53,11 @@ class Engine:
         self._journal = journal
         self._options = options
         self._emit = emit
-        self._sleep = sleep
-        self._rand = rand
+        self._sleep, self._rand = sleep, rand  # the seams of backoff: its waits and jitter
         self._hosts = Hosts(options.per_host, asyncio.Semaphore(options.jobs), sleep)
         self._existing = Existing(transfer, journal, options, policy)
+        self._limits = limits  # --limit-rate, and each item's max-download-limit=
+        self._split = SplitFetch(transfer, journal, options, emit)  # Transfer's, or split
         self._disk_full: str | None = None
         self._in_flight: dict[str, asyncio.Task[Result]] = {}
 
@@ -127,7 +131,7 @@ class Engine:
         if isinstance(answer, Result):
             return self._report(answer)
         own, entry = item.item, answer
-        received = Received(FileCheck.of(item, self._transfer.checksums))
+        received = Received(FileCheck.of(item, self._transfer.checksums), self._limits.of(own))
         rehash = entry.state is Status.DONE and self._options.check_integrity  # on a rerun
         if rehash and await received.check.recheck(
             self._transfer.final_path(entry), entry, self._emit
@@ -139,7 +143,7 @@ class Engine:
         for url in tried.urls:
             visit = self._hosts.visit(host_of(url))
             try:
-                source = Source(url, policy, named)
+                source = Source(url, policy, named, own.split if own is not None else None)
                 outcome = await self._attempts(item, entry, visit, source, received)
             finally:
                 visit.leave()
@@ -162,7 +166,7 @@ class Engine:
                     if self._disk_full is not None:  # queued before the disk filled up
                         return self._not_started(item)
                     attempts += 1
-                    outcome = await self._transfer.fetch(entry, received, source)
+                    outcome = await self._split.fetch(entry, received, source, visit)
             except DownloadError as error:
                 entry = (self._journal.get(item.url) or entry)._replace(attempts=attempts)
                 if not self._should_retry(error, visit):
@@ -174,9 +178,7 @@ class Engine:
                 await self._sleep(delay)
                 continue
             except BaseException:  # cancelled, or the caller's event handler raised
-                self._keep_partial(
-                    (self._journal.get(item.url) or entry)._replace(attempts=attempts)
-                )
+                self._keep_partial(item, entry, attempts)
                 raise
             visit.answered()
             self._journal.update(
@@ -233,9 +235,9 @@ class Engine:
             line_no=item.line_no,
         )
 
-    def _keep_partial(self, entry: Entry) -> None:
-        size = self._transfer.kept_bytes(entry)
-        self._journal.update(entry, state=Status.PENDING, size=size)
+    def _keep_partial(self, item: ListEntry, entry: Entry, attempts: int) -> None:
+        entry = (self._journal.get(item.url) or entry)._replace(attempts=attempts)
+        self._journal.update(entry, state=Status.PENDING, size=self._transfer.kept_bytes(entry))
 
 
 async def _cancel_all(tasks: set[asyncio.Task[Result]]) -> None:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import errno
 import os
 import re
-from http import HTTPStatus
 from typing import TYPE_CHECKING
 
 from .retry import is_retryable_status
@@ -144,6 +143,8 @@ def with_attempts(error: DownloadError, attempts: int) -> str:
 
 
 def _phrase(status: int) -> str:
+    from http import HTTPStatus  # here: its enum costs every start-up, `adl --help` too
+
     try:
         return HTTPStatus(status).phrase
     except ValueError:

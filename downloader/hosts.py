@@ -1,6 +1,7 @@
 """Per-host policy for one batch: connection caps, pauses, and whether a host answers at all.
 
-- Caps: with `per_host`, at most that many transfers per host at a time.
+- Caps: with `per_host`, at most that many connections per host at a time: a file's
+  attempts, and the extra connections of split files (`Visit.another_connection`).
 - Pauses: a 429 or 503 pauses its host; its queued files wait the pause out too.
 - Health: a host that refuses connections (or never completes one) would otherwise cost
   each of its files the whole retry schedule: 100 URLs to a dead port, 100 schedules. So
@@ -17,8 +18,9 @@ Each file gets one `Visit` (see `Hosts.visit`); each of its attempts is `async w
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from .errors import HostDownError
 
@@ -214,6 +216,18 @@ class Visit:
         return health.failed_to_connect(
             self, since=self._since, answered=self._answered, final=final, reason=reason
         )
+
+    @contextlib.asynccontextmanager
+    async def another_connection(self) -> AsyncIterator[None]:
+        """One more connection of this file's to its host, beside the attempt's own (a
+        segment of a split file): it counts against --per-host like any other connection,
+        but takes no job slot (-j counts files)."""
+        limit = self._hosts.limit(self.host)
+        if limit is None:
+            yield
+            return
+        async with limit:
+            yield
 
     def leave(self) -> None:
         health = self._hosts.health(self.host)

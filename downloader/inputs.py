@@ -18,6 +18,7 @@ from .integrity import parse_checksum
 from .itempath import path_problem
 from .items import Item
 from .request import parse_header
+from .segments import MAX_SPLIT
 
 __all__ = [
     "MAX_URL_LENGTH",
@@ -26,6 +27,7 @@ __all__ = [
     "checksum_problem",
     "entries_from_urls",
     "item_problem",
+    "split_problem",
 ]
 
 # Common server/proxy limit for a request line; a longer "URL" is almost surely a pasted blob.
@@ -133,7 +135,28 @@ def item_problem(item: Item) -> str | None:
         reason = problem_of(value) if isinstance(value, str) else "not a str"
         if reason is not None:
             return f"{key}: {reason}"
-    return None
+    if item.split is not None and not _split_ok(item.split):
+        return f"split: {SPLIT_EXPECTED}, not {item.split!r}"
+    return _limit_problem(item.limit_rate)
+
+
+def _limit_problem(rate: object) -> str | None:
+    if rate is None or (isinstance(rate, int) and not isinstance(rate, bool) and rate > 0):
+        return None
+    return f"limit_rate must be a whole number of bytes per second > 0, not {rate!r}"
+
+
+SPLIT_EXPECTED = f"expected a whole number from 1 to {MAX_SPLIT}"
+
+
+def split_problem(text: str) -> str | None:
+    """An aria2c list's `split=N`: connections for the item."""
+    ok = text.isascii() and text.isdigit() and _split_ok(int(text))
+    return None if ok else SPLIT_EXPECTED
+
+
+def _split_ok(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_SPLIT
 
 
 # aria2c's checksum types (MessageDigest.cc), with the length of their hex digests;

@@ -19,7 +19,9 @@ class Item:
     the output folder); `checksum` is `algo=hex` as in aria2c (`sha-256=9f86d0...`; md5,
     sha-1, sha-224, sha-256, sha-384, sha-512). `headers` ("Name: value") add to the batch's
     own; `referer`, `user_agent` and `user` ("USER:PASSWORD") replace the batch's for this
-    item."""
+    item. `limit_rate` caps this file's download speed (bytes per second), on top of the
+    batch's `limit_rate`. `split`: connections for this file, 1 to 16 (None: the batch's
+    `split`)."""
 
     url: str
     mirrors: tuple[str, ...] = ()
@@ -30,6 +32,8 @@ class Item:
     referer: str | None = None
     user_agent: str | None = None
     user: str | None = None
+    limit_rate: int | None = None
+    split: int | None = None
 
     @property
     def urls(self) -> tuple[str, ...]:

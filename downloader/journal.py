@@ -28,6 +28,7 @@ from .folderlock import lock_folder
 from .journalfile import JOURNAL_FILE, open_for_reading, open_for_writing
 from .naming import numbered_name
 from .redact import mask_text, mask_url
+from .segmentrows import MemorySegments, SqliteSegments
 
 JOURNAL_DIR = ".adl"
 COMMIT_EVERY_SECONDS = 0.5
@@ -108,6 +109,7 @@ class SqliteJournal:
         # a small file changes state four or five times in a few milliseconds.
         self._dirty: dict[str, Entry] = {}
         self.write_error: str | None = None
+        self.segments = SqliteSegments(self._db, self._note_error, self._changed)  # split files
 
     def get(self, url: str) -> Entry | None:
         known = self._live.get(url) or self._dirty.get(url)
@@ -202,6 +204,7 @@ class SqliteJournal:
     def flush(self) -> None:
         try:
             self._write_dirty()
+            self.segments.write_dirty()
             self._db.commit()
         except sqlite3.Error as exc:
             self._note_error(exc)
@@ -288,6 +291,7 @@ class MemoryJournal:
         self._names: set[str] = set()
         self._next: dict[str, int] = {}
         self.write_error: str | None = None
+        self.segments = MemorySegments()
 
     def get(self, url: str) -> Entry | None:
         return self._entries.get(url)

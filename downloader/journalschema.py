@@ -9,6 +9,7 @@ the current layout to keep in step with the migrations.
 Layouts:
   0  the first release (adl 0.1.0): tables `files` and `name_counters`, URLs kept as listed.
   1  URLs and error texts stored with passwords masked: no secret at rest.
+  2  table `segments`: the byte ranges of a split download and how much of each is on disk.
 A new layout is one more entry in `STEPS` (and a line above).
 """
 
@@ -67,9 +68,20 @@ def _mask_secrets(db: sqlite3.Connection) -> None:
     )
 
 
+# Layout 2: a split download's ranges (segmentrows.py). `url` is the files row's key (the
+# URL, password masked); `done` counts the bytes from `start` on that are in the .part file.
+SEGMENTS_TABLE = """CREATE TABLE segments (
+    url TEXT NOT NULL,
+    start INTEGER NOT NULL,
+    end INTEGER NOT NULL,
+    done INTEGER NOT NULL,
+    PRIMARY KEY (url, start)
+) WITHOUT ROWID"""
+
 # STEPS[n] takes a journal from layout n to layout n + 1.
 STEPS: tuple[Step, ...] = (
     _mask_secrets,  # 1
+    sql(SEGMENTS_TABLE),  # 2
 )
 LAYOUT = len(STEPS)  # the layout this adl writes
 

@@ -15,7 +15,7 @@ A plain list (one URL a line) is such a file. The rules, as aria2c 1.37 reads th
   item line (or the end of the list) does.
 - A repeated key: the last one wins; `header` adds one header per line.
 - An unknown key: a warning with its line number, and the item downloads (aria2c logs
-  "Unknown option"). `split` and `max-download-limit` are accepted and not applied yet.
+  "Unknown option").
 - `checksum=TYPE=HEX`: type and digest case-insensitive, the digest's length checked, as
   aria2c's ChecksumOptionHandler does.
 - Where adl differs: a comment is any line whose first non-blank character is `#` (aria2c:
@@ -38,20 +38,24 @@ from .inputs import (
     checksum_problem,
     header_problem,
     normal_checksum,
+    split_problem,
     text_problem,
 )
 from .itempath import path_problem
 from .items import Item
+from .units import parse_rate, rate_problem
 
 Warn = Callable[[int, str], None]  # (line number, message)
 
 MAX_OPTION_LINES = 1000  # per item: a runaway list must not grow one item without bound
-LATER = frozenset({"split", "max-download-limit"})  # accepted, applied by a later version
+LATER: frozenset[str] = frozenset()  # keys accepted, applied by a later version
 _BOM = "\ufeff"
 _INDENTS = (" ", "\t")
 _URL_START = re.compile(r"https?://", re.IGNORECASE)
 _FIELDS = {"out": "name", "dir": "subdir", "referer": "referer", "user-agent": "user_agent"}
 _FIELDS |= {"http-user": "http_user", "http-passwd": "http_passwd", "checksum": "checksum"}
+_FIELDS |= {"max-download-limit": "limit_rate"}
+_FIELDS |= {"split": "split"}
 _CHECKS = {
     "out": path_problem,
     "dir": path_problem,
@@ -60,6 +64,8 @@ _CHECKS = {
     "user-agent": text_problem,
     "http-user": text_problem,
     "http-passwd": text_problem,
+    "max-download-limit": rate_problem,
+    "split": split_problem,
 }
 _SECRET = "http-passwd"  # its value is never quoted in a message
 
@@ -206,13 +212,16 @@ def _entry(pending: _Pending) -> ListEntry:
     user, password = values.pop("http_user", None), values.pop("http_passwd", None)
     if password is not None and user is None:
         return ListEntry(pending.line_no, pending.text, "http-passwd without http-user")
-    checksum = values.pop("checksum", None)
+    checksum, limit = values.pop("checksum", None), values.pop("limit_rate", None)
+    split = values.pop("split", None)
     item = Item(
         url=pending.urls[0],
         mirrors=tuple(pending.urls[1:]),
         checksum=None if checksum is None else normal_checksum(checksum),
         headers=tuple(pending.headers),
         user=None if user is None else f"{user}:{password or ''}",
+        limit_rate=None if limit is None else parse_rate(limit),  # 0: none, as in aria2c
+        split=None if split is None else int(split),
         **values,
     )
     return ListEntry(pending.line_no, pending.text, None, item)

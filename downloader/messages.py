@@ -49,6 +49,7 @@ class Order(NamedTuple):
     named: bool  # the list named the file (out=): the server's name does not apply
     expected: Digest | None  # what the bytes must hash to
     mismatches: int  # checksum mismatches so far in this run (one more fetch after the first)
+    rates: tuple[int, ...]  # the file's own byte budgets (max-download-limit=), bytes/s
     final_was: Identity  # what held the final name when the order was made
     rerun: bool  # it may have run before (a lost worker's order, a Dask task): look first
 

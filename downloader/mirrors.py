@@ -21,12 +21,14 @@ from .results import Result
 
 class Source(NamedTuple):
     """What one attempt fetches, and how: the URL (the item's or a mirror), the item's own
-    request policy (None: the batch's), and whether the item's name was given (out=: the
-    server's Content-Disposition then does not rename it)."""
+    request policy (None: the batch's), whether the item's name was given (out=: the
+    server's Content-Disposition then does not rename it), and the item's own split= (None:
+    the batch's)."""
 
     url: str
     policy: RequestPolicy | None = None
     named: bool = False
+    split: int | None = None
 
 
 class Tried:

@@ -11,6 +11,8 @@ from dataclasses import dataclass, fields
 from enum import StrEnum
 
 from .errors import OptionsError
+from .segments import MAX_SPLIT, MIN_SPLIT_SIZE
+from .units import parse_size
 
 MiB = 1024 * 1024
 
@@ -57,6 +59,11 @@ class Options:
     # Integrity (integrity.py)
     checksums: str | None = None  # a sha256sum-style file: NAME -> expected digest
     check_integrity: bool = False  # re-hash finished files with a known checksum on a rerun
+    # Bandwidth (ratelimit.py): bytes per second for the whole batch; None: no limit
+    limit_rate: int | None = None
+    # Big files (segments.py): connections per file, and the least a file is split into
+    split: int = 1
+    min_split_size: int = 20 * MiB  # bytes; "20M" style text is taken too
     # Scale (coordinator.py): attempts run in worker processes, or on a Dask cluster.
     procs: int = 1  # "auto": one per core
     cluster: object = None  # a Dask scheduler's address, or a distributed.Client
@@ -64,6 +71,7 @@ class Options:
     def __post_init__(self) -> None:
         object.__setattr__(self, "on_exists", _on_exists(self.on_exists))
         object.__setattr__(self, "headers", _headers(self.headers))
+        object.__setattr__(self, "min_split_size", _size("min_split_size", self.min_split_size))
         object.__setattr__(self, "procs", _procs(self.procs))
         _cluster(self.cluster)
         _at_least("jobs", self.jobs, 1)
@@ -72,6 +80,11 @@ class Options:
         _at_least("chunk_size", self.chunk_size, 1024)
         _at_least("max_redirects", self.max_redirects, 0)
         _at_least("stall_speed", self.stall_speed, 0)
+        if self.limit_rate is not None:
+            _at_least("limit_rate", self.limit_rate, 1)
+        _split(self.split)
+        if self.min_split_size < MIN_SPLIT_SIZE:  # aria2c's -k takes no less either
+            raise OptionsError(f"min_split_size must be at least 1M, not {self.min_split_size}")
         for name in ("timeout", "connect_timeout", "stall_time"):
             _positive(name, getattr(self, name))
 
@@ -98,6 +111,22 @@ def _headers(value: object) -> tuple[str, ...]:
     if not all(isinstance(item, str) for item in items):
         raise OptionsError("headers must be strings of the form 'Name: value'")
     return items
+
+
+def _split(value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_SPLIT:
+        raise OptionsError(f"split must be a whole number from 1 to {MAX_SPLIT}, not {value!r}")
+
+
+def _size(name: str, value: object) -> int:
+    """Bytes, given as a number or as text with a K, M or G suffix (powers of 1024)."""
+    if isinstance(value, str):
+        try:
+            return parse_size(value)
+        except ValueError as exc:
+            raise OptionsError(f"{name}: {exc}") from None
+    _at_least(name, value, 0)
+    return value  # type: ignore[return-value]  # checked: an int
 
 
 def _procs(value: object) -> int:

@@ -80,7 +80,8 @@ class ProcessPool:
         own, shares = split_jobs(jobs, count)
         pool = cls(apply, emit, own=own, jobs=jobs)
         for number, share in enumerate(shares, 1):
-            await pool._spawn(number, setup._replace(options=replace(setup.options, jobs=share)))
+            options = replace(setup.options, jobs=share)
+            await pool._spawn(number, setup._replace(options=options))
         return pool
 
     async def _spawn(self, number: int, setup: Setup) -> None:

@@ -24,6 +24,7 @@ __all__ = [
     "parse_content_range",
     "request_headers",
     "validators_from_headers",
+    "version_mismatch",
 ]
 
 # "bytes 100-199/1000", "bytes 100-199/*" or "bytes */1000"; unit case-insensitive, spaces
@@ -187,7 +188,7 @@ def _decide_partial(
         return ResumeDecision(
             Action.RESTART, total, f"Content-Range starts at {start}, expected {offset}"
         )
-    mismatch = _version_mismatch(headers, known, known_total, total)
+    mismatch = version_mismatch(headers, known, known_total, total)
     if mismatch is not None:
         return ResumeDecision(Action.RESTART, total, mismatch)
     return ResumeDecision(Action.APPEND, total, f"resuming at byte {offset}")
@@ -204,13 +205,13 @@ def _decide_unsatisfiable(
         return ResumeDecision(
             Action.RESTART, total, f"remote size is {total}, the partial file has {offset}"
         )
-    mismatch = _version_mismatch(headers, known, known_total, total)
+    mismatch = version_mismatch(headers, known, known_total, total)
     if mismatch is not None:
         return ResumeDecision(Action.RESTART, total, mismatch)
     return ResumeDecision(Action.ALREADY_COMPLETE, total, "partial file is already complete")
 
 
-def _version_mismatch(
+def version_mismatch(
     headers: Mapping[str, str], known: Validators, known_total: int | None, total: int | None
 ) -> str | None:
     """Why the response is about another version than our .part, or ``None`` if it is not.

@@ -10,8 +10,6 @@ import math
 import random
 import re
 from collections.abc import Callable
-from datetime import UTC
-from email.utils import parsedate_to_datetime
 
 __all__ = [
     "BACKOFF_BASE",
@@ -84,6 +82,11 @@ def parse_retry_after(value: str | None, *, now: float) -> float | None:
 
 
 def _seconds_until_http_date(text: str, now: float) -> float | None:
+    # Imported here: a Retry-After date is rare, and email and datetime cost every start-up
+    # (`adl --help` reads this module for its list of retried statuses).
+    from datetime import UTC
+    from email.utils import parsedate_to_datetime
+
     try:
         when = parsedate_to_datetime(text)
     except (ValueError, TypeError, IndexError, OverflowError):

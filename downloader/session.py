@@ -8,19 +8,16 @@ caller's session too.
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import aiohttp
 
 from .options import Options
 from .request import USER_AGENT
+from .segments import MAX_SPLIT
 
-# aiohttp drops a cached DNS answer only when its host is looked up again after the TTL: over
-# a million hosts the cache would keep a million answers. Emptying it every TTL keeps only
-# the hosts of the last few minutes (a host still in use is looked up again, once).
-DNS_TTL_SECONDS = 300
+DNS_TTL_SECONDS = 300  # aiohttp keeps at most 1,000 answers, least recently used first out
 
 
 @asynccontextmanager
@@ -30,8 +27,13 @@ async def open_session(
     if given is not None:
         yield given
         return
-    connector = aiohttp.TCPConnector(
-        limit=options.jobs, limit_per_host=options.per_host, ttl_dns_cache=DNS_TTL_SECONDS
+    # -j counts files, and a split file has up to MAX_SPLIT connections (an item's split=
+    # may exceed --split); the engine's slots and hosts.py hold the real caps.
+    connector = IdleCappedConnector(
+        idle_cap=idle_cap(options.jobs),
+        limit=options.jobs * MAX_SPLIT,
+        limit_per_host=options.per_host,
+        ttl_dns_cache=DNS_TTL_SECONDS,
     )
     timeout = aiohttp.ClientTimeout(
         total=None, sock_connect=options.connect_timeout, sock_read=options.timeout
@@ -46,19 +48,43 @@ async def open_session(
         # cost two thread hops per request). proxy.py reads the *_proxy variables instead.
         trust_env=False,
     ) as session:
-        forgetting = asyncio.create_task(forget_dns_answers(connector, asyncio.sleep))
-        try:
-            yield session
-        finally:
-            forgetting.cancel()
+        yield session
 
 
-async def forget_dns_answers(
-    connector: aiohttp.TCPConnector, sleep: Callable[[float], Awaitable[None]]
-) -> None:
-    while True:
-        await sleep(DNS_TTL_SECONDS)
-        connector.clear_dns_cache()
+def idle_cap(jobs: int) -> int:
+    """Idle connections kept over all hosts (curl keeps 5 x --parallel-max)."""
+    return max(2 * jobs, 8)
+
+
+class IdleCappedConnector(aiohttp.TCPConnector):
+    """aiohttp keeps every idle keep-alive connection for `keepalive_timeout` (15 s), however
+    many hosts they go to: a list over many hosts piles up thousands of idle sockets (10,000
+    open files and 175 MB over 10,000 host names here), past a 1024 open-file limit. This
+    keeps at most `idle_cap` idle connections: past it, the hosts that went idle first lose
+    theirs, down to half the cap (so the pool is counted once per cap/2 releases, not per
+    release). A batch over one host keeps up to `idle_cap`, more than `-j` ever uses.
+
+    It relies on aiohttp's pool being `_conns` (key -> idle connections, a key dropped when
+    its last one is taken, so keys are in the order their hosts went idle); should that
+    change, `_release` is left as aiohttp has it (nothing is capped, nothing breaks)."""
+
+    def __init__(self, *, idle_cap: int, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self._idle_cap = idle_cap
+        self._at_most_idle = 0  # an upper bound: aiohttp takes from the pool unseen
+
+    def _release(self, key, protocol, *, should_close: bool = False) -> None:
+        super()._release(key, protocol, should_close=should_close)
+        self._at_most_idle += 1
+        pool = getattr(self, "_conns", None)
+        if self._at_most_idle <= self._idle_cap or not isinstance(pool, dict):
+            return
+        idle = sum(len(connections) for connections in pool.values())
+        while idle > self._idle_cap // 2 and len(pool) > 1:
+            for connection, _ in pool.pop(next(iter(pool))):
+                connection.close()
+                idle -= 1
+        self._at_most_idle = idle
 
 
 def loop_factory():

@@ -24,3 +24,7 @@ class StallWatch:
         if speed < self._floor:
             raise StalledError(f"stalled: {speed:.0f} B/s for {now - self._since:.0f} s")
         self._since, self._mark = now, received
+
+    def excuse(self, seconds: float) -> None:
+        """Leave out `seconds` the transfer spent waiting on our own rate limit."""
+        self._since += seconds

@@ -35,6 +35,7 @@ from .journal import Entry, Journal, Status
 from .mirrors import Source
 from .naming import PART_SUFFIX, name_from_content_disposition
 from .options import OnExists, Options
+from .ratelimit import RateLimit, throttled
 from .request import REDIRECT_STATUSES, Requester
 from .retry import parse_retry_after
 from .stall import StallWatch
@@ -63,14 +64,15 @@ class Outcome(NamedTuple):
 
 
 class Received:
-    """One file's run: the bytes that came over the network and their `check` (hashes). The
-    engine hands the same one to each attempt: a failed attempt's bytes count too."""
+    """One file's run, the same for each attempt (a failed one's bytes count too): the bytes
+    that came over the network, their `check` (hashes), the `limits` they are charged to."""
 
-    __slots__ = ("bytes", "check")
+    __slots__ = ("bytes", "check", "limits")
 
-    def __init__(self, check: FileCheck | None = None) -> None:
+    def __init__(self, check: FileCheck | None = None, limits: tuple[RateLimit, ...] = ()) -> None:
         self.bytes = 0
         self.check = check or FileCheck()
+        self.limits = limits
 
 
 class Transfer:
@@ -86,11 +88,10 @@ class Transfer:
         checksums: Checksums = NO_CHECKSUMS,
     ) -> None:
         self.requests = requests
-        self._identity = requests.identity
         self.dest = dest
         self._folder = str(dest)  # paths are joined as strings: pathlib costs per file add up
         self._small_writes = InlineWhileFast()
-        self._budget = BufferBudget(options.chunk_size)
+        self.budget = BufferBudget(options.chunk_size)  # every body's, split ones' too
         self._options = options
         self._journal = journal
         self._emit = emit
@@ -123,7 +124,7 @@ class Transfer:
         while True:
             try:
                 return await self._fetch(entry, received, source, allow_resume=allow_resume)
-            except _RestartFromZero:
+            except RestartFromZero:
                 pass  # never when allow_resume is False: no Range was sent (resume.decide)
             except ChecksumError as error:
                 unlink(self.part_path(entry))  # bad bytes are not kept, not even to resume
@@ -136,7 +137,7 @@ class Transfer:
 
     async def _fetch(self, entry: Entry, received, source, *, allow_resume: bool) -> Outcome:
         known = resume.Validators(entry.etag, entry.last_modified)
-        offset, headers = 0, self._identity
+        offset, headers = 0, self.requests.identity
         # Without a validator there is nothing to resume safely: skip looking at the disk.
         if allow_resume and (entry.etag or entry.last_modified):
             offset = existing_size(self.part_path(entry))
@@ -147,15 +148,16 @@ class Transfer:
                 offset = 0  # nothing to resume from, or no validator to resume safely with
         try:
             async with await self.requests.get(source.url, headers, source.policy) as response:
-                return await self._receive(entry, response, offset, known, received, source)
-        except (DownloadError, _RestartFromZero, asyncio.CancelledError):
+                return await self.receive(entry, response, offset, known, received, source)
+        except (DownloadError, RestartFromZero, asyncio.CancelledError):
             raise
         except Exception as exc:  # the one place library errors are mapped
             raise from_exception(exc) from exc
 
-    async def _receive(
+    async def receive(
         self, entry: Entry, response: aiohttp.ClientResponse, offset: int, known, received, source
     ) -> Outcome:
+        """The answer to an attempt's request, as resume.decide says (segmented.py's too)."""
         if response.status >= 400 and not (response.status == 416 and offset > 0):
             retry_after = parse_retry_after(response.headers.get("Retry-After"), now=time.time())
             raise HTTPStatusError(response.status, response.reason, retry_after=retry_after)
@@ -167,23 +169,23 @@ class Transfer:
         )
         action = decision.action
         if action is resume.Action.RESTART:
-            raise _RestartFromZero(decision.reason)
+            raise RestartFromZero(decision.reason)
         if action is resume.Action.FAIL:
             raise DownloadError(decision.reason)
         if action is resume.Action.ALREADY_COMPLETE:
-            entry, started = self._start(entry, response, offset, decision.total)
+            entry, started = self.start(entry, response, offset, decision.total)
             await received.check.begin(entry.name, self.part_path(entry), offset, {})
-            await self._finish(entry, self.part_path(entry), received.check)
+            await self.finish(entry, self.part_path(entry), received.check)
             return Outcome(entry, started.path, response.status, offset)
         if action is resume.Action.WRITE_FROM_ZERO:
             offset = 0
-            entry = self._maybe_rename(entry, response, source.named)
-        entry, started = self._start(entry, response, offset, decision.total)
+            entry = self.maybe_rename(entry, response, source.named)
+        entry, started = self.start(entry, response, offset, decision.total)
         size = await self._stream(entry, response, offset, decision.total, received)
         # The engine records the finished entry in one journal write.
         return Outcome(entry, started.path, response.status, size)
 
-    def _maybe_rename(self, entry: Entry, response, named: bool) -> Entry:
+    def maybe_rename(self, entry: Entry, response, named: bool) -> Entry:
         """--content-disposition: take the server's name for a file started from zero,
         in the folder the list gave it (dir=); a name the list gave (out=) stays."""
         if not self._options.content_disposition or named:
@@ -201,17 +203,15 @@ class Transfer:
         unlink(self.part_path(entry))
         return renamed
 
-    def _start(self, entry: Entry, response, offset: int, total) -> tuple[Entry, FileStarted]:
+    def start(self, entry: Entry, response, offset: int, total) -> tuple[Entry, FileStarted]:
         """The entry as this response describes it; written to the journal only once bytes
         go to a .part file (a small file is written whole, and recorded when done)."""
         fresh = resume.validators_from_headers(response.headers)
-        if offset == 0 or fresh.etag or fresh.last_modified:
-            # A new file, or a resumed one the server describes afresh: its validators now.
-            entry = entry._replace(
-                state=Status.ACTIVE, total=total, etag=fresh.etag, last_modified=fresh.last_modified
-            )
-        else:
-            entry = entry._replace(state=Status.ACTIVE, total=total)
+        if offset and not (fresh.etag or fresh.last_modified):
+            fresh = resume.Validators(entry.etag, entry.last_modified)  # resumed: kept as is
+        entry = entry._replace(  # a new file, or one the server describes afresh: as it does
+            state=Status.ACTIVE, total=total, etag=fresh.etag, last_modified=fresh.last_modified
+        )
         # dest / name: cheaper than parsing the whole path again, once per file.
         started = FileStarted(entry.url, self.dest / entry.name, offset, total)
         self._emit(started)
@@ -223,16 +223,16 @@ class Transfer:
         """The body into the final file; returns the file's size."""
         part = self.final_path(entry, create=True) + PART_SUFFIX
         await received.check.begin(entry.name, part, offset, response.headers)
-        with self._budget.stream():
-            block = Block(self._budget)
+        with self.budget.stream():
+            block = Block(self.budget)
             try:
                 return await self._body(entry, part, response, block, offset, total, received)
             finally:
                 block.drop()
 
     async def _body(self, entry, part, response, block, offset, total, received) -> int:
-        chunks = response.content.iter_chunks()
         watch = StallWatch(self._options.stall_speed, self._options.stall_time)
+        chunks = throttled(response.content.iter_chunks(), received.limits, watch)
         if offset == 0 and total is not None and total <= block.limit:
             # A small body that comes within FLUSH_SECONDS is written whole: one thread hop
             # or none, where a .part costs a journal commit and three. One still arriving
@@ -276,13 +276,13 @@ class Transfer:
                 # disk is what a rerun after kill -9 does not fetch again.
                 overdue = now - last_write >= FLUSH_SECONDS
                 # Past the batch's buffer budget, what this one holds goes first (buffers.py).
-                over = self._budget.full()
+                over = self.budget.full()
                 if full or overdue or over:
                     await self._write_blocks(
                         file, block, entry.url, offset + got, total, final=overdue or over
                     )
                     last_write = now
-                    await self._budget.room()
+                    await self.budget.room()
         finally:
             # Whatever arrived before a cut connection or a Ctrl-C still goes to disk: the
             # next attempt resumes from the size of the .part file.
@@ -291,7 +291,7 @@ class Transfer:
             finally:
                 await file.close()
         check_length(offset + got, total)
-        await self._finish(entry, part, received.check)
+        await self.finish(entry, part, received.check)
         return offset + got
 
     async def _open_part(self, entry: Entry, part: str, offset: int, observe: Observe | None):
@@ -345,7 +345,7 @@ class Transfer:
         self._emit(FileProgress(entry.url, size, size, size))
         return size
 
-    async def _finish(self, entry: Entry, part: str, check: FileCheck) -> None:
+    async def finish(self, entry: Entry, part: str, check: FileCheck) -> None:
         check.verify()  # before the rename: a final name never holds bad bytes
         try:
             os.replace(part, self.final_path(entry))
@@ -353,7 +353,7 @@ class Transfer:
             raise from_os_error(exc) from exc
 
 
-class _RestartFromZero(Exception):
+class RestartFromZero(Exception):
     """The server's answer to our Range request cannot be appended to the `.part` file."""
 
 

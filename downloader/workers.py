@@ -50,6 +50,7 @@ from .messages import (
 )
 from .mirrors import Source
 from .options import Options
+from .ratelimit import RateLimit
 from .request import Requester, RequestPolicy
 from .session import loop_factory, open_session
 from .transfer import Received, Transfer
@@ -88,15 +89,17 @@ class RelayJournal(MemoryJournal):
 class Runner:
     """Runs orders with one Transfer; what they do goes to `send`."""
 
-    def __init__(self, transfer: Transfer, policy: RequestPolicy, jar, jobs: int, send) -> None:
+    def __init__(
+        self, transfer: Transfer, policy: RequestPolicy, jar, options: Options, send
+    ) -> None:
         self._transfer, self._policy, self._jar = transfer, policy, jar
         self._send = send
-        self.jobs = jobs  # transfers at once
+        self.jobs = options.jobs  # this process's part of -j: transfers at once
 
     async def run(self, order: Order) -> Finished:
         check = FileCheck(order.expected)
         check.mismatches = order.mismatches
-        received = Received(check)
+        received = Received(check, tuple(RateLimit(rate) for rate in order.rates))
         if order.rerun and (before := self._done_before(order, received)) is not None:
             return before
         source = Source(order.url, policy_from_wire(order.policy, self._policy), order.named)
@@ -146,7 +149,7 @@ async def open_runner(
         journal = RelayJournal(send, flush)
         emit = lambda event: send(event_to_wire(event))  # noqa: E731
         transfer = Transfer(requester, dest, options, journal, emit)
-        yield Runner(transfer, policy, http.cookie_jar, options.jobs, send)
+        yield Runner(transfer, policy, http.cookie_jar, options, send)
 
 
 # -- the worker process ----------------------------------------------------------------------

@@ -64,7 +64,7 @@ class Block:
         self.size = 0
         self._taken = 0  # given to the writer, not yet written
 
-    def add(self, piece: bytes) -> bool:
+    def add(self, piece: bytes | memoryview) -> bool:
         """Keep `piece`; True when a whole block is ready to `take`."""
         self._pieces.append(piece)
         self.size += len(piece)
@@ -114,7 +114,47 @@ async def write(file, pieces: list[bytes | memoryview]) -> None:
     A cancel (Ctrl-C) must not leave this write running in its thread while the next one
     starts in another: the two could land out of order and corrupt the file. So the write
     is shielded and, on cancel, allowed to finish before the cancel goes on."""
-    task = asyncio.ensure_future(file.writelines(pieces))
+    try:
+        await _finished_even_if_cancelled(asyncio.ensure_future(file.writelines(pieces)))
+    except OSError as exc:
+        raise from_os_error(exc) from exc
+
+
+async def write_at(
+    fd: int, pieces: list[bytes | memoryview], offset: int, then: Callable[[], None]
+) -> None:
+    """Write pieces at `offset` of an open file, in a worker thread (the segments of a split
+    file: several in flight at once, at different offsets), then call `then` in the loop.
+
+    Shielded as `write` is, and `then` is called for a write that finished while a cancel
+    waited too: the segment counting it would otherwise place its next bytes over these."""
+    future = asyncio.get_running_loop().run_in_executor(None, pwrite_all, fd, pieces, offset)
+    try:
+        await _finished_even_if_cancelled(future)
+    except asyncio.CancelledError:
+        if not future.cancelled() and future.exception() is None:
+            then()
+        raise
+    except OSError as exc:
+        raise from_os_error(exc) from exc
+    then()
+
+
+def pwrite_all(fd: int, pieces: list[bytes | memoryview], offset: int) -> None:
+    """All of `pieces` at `offset` (pwritev may write less than asked: the rest goes again)."""
+    views = [memoryview(piece) for piece in pieces]
+    while views:
+        written = os.pwritev(fd, views[:512], offset)  # IOV_MAX is 1024 on Linux
+        if written == 0:
+            raise OSError(errno.EIO, "nothing written")
+        offset += written
+        while views and written >= len(views[0]):
+            written -= len(views.pop(0))
+        if written:
+            views[0] = views[0][written:]
+
+
+async def _finished_even_if_cancelled(task: asyncio.Future[None]) -> None:
     try:
         await asyncio.shield(task)
     except asyncio.CancelledError:
@@ -122,8 +162,6 @@ async def write(file, pieces: list[bytes | memoryview]) -> None:
         if not task.cancelled():
             task.exception()  # retrieved: the cancel is what the caller hears about
         raise
-    except OSError as exc:
-        raise from_os_error(exc) from exc
 
 
 class PartFile:

@@ -8,6 +8,7 @@ tests, a server that ignores Range or sends no validators, throttled bodies, red
 Content-Disposition. It counts requests and body bytes sent, so a test can prove a resume
 did not start over, and the requests in flight per Host (`max_active`) for concurrency caps.
 A HEAD gets a GET's headers without the body (counted in `heads` too).
+Ranges are `bytes=N-` and `bytes=N-M`; `range_rates` slows the answer to one Range value.
 `redirect(name, location)` answers with any Location (ftp://, file://, ...), `fallback`
 serves a body for any unknown path, `ignore_if_range` plays a cache that honours Range but
 not If-Range, `hooks` see every request as it arrives, and `auth = (user, password)` makes
@@ -29,7 +30,7 @@ from dataclasses import dataclass, field
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-_RANGE = re.compile(r"bytes=(\d+)-$")
+_RANGE = re.compile(r"bytes=(\d+)-(\d*)$")
 
 
 @dataclass
@@ -46,7 +47,9 @@ class Fault:
 
     kind: "status" (answer `status`, with Retry-After `retry_after` if given), "cut" (send
     `after` body bytes, then drop the connection), "stall" (send `after` bytes, then sleep
-    `seconds`), "trickle" (send the body at `rate` bytes/s), "reset" (drop at once).
+    `seconds`), "trickle" (send the body at `rate` bytes/s), "reset" (drop at once),
+    "wrong_range" (answer a range request with the range `after` bytes further on, saying so),
+    "delay" (answer after `seconds`).
     """
 
     kind: str
@@ -69,6 +72,8 @@ class FileServer:
         self.ignore_range = False
         self.ignore_if_range = False  # honour Range but not If-Range (a broken cache, say)
         self.rate = 0  # bytes per second for every body; 0 = as fast as possible
+        # Range header value -> bytes per second for the request asking it (one slow connection)
+        self.range_rates: dict[str, int] = {}
         self.random_faults: tuple[random.Random, float, list[Fault]] | None = None
         self.random_fault_cap: int | None = None  # at most this many random faults per path
         self.random_fault_counts: Counter[str] = Counter()
@@ -180,8 +185,12 @@ class FileServer:
             assert request.transport is not None
             request.transport.close()
             return web.Response()
-        start = self._range_start(request, served, name)
-        return await self._send(request, name, served, start, fault)
+        if fault is not None and fault.kind == "delay":
+            await asyncio.sleep(fault.seconds)
+        start, end = self._range(request, served, name)
+        if fault is not None and fault.kind == "wrong_range" and (start or end is not None):
+            start += fault.after
+        return await self._send(request, name, served, start, end, fault)
 
     def _authorized(self, request: web.Request) -> bool:
         assert self.auth is not None
@@ -199,47 +208,62 @@ class FileServer:
                 return rng.choice(choices)
         return None
 
-    def _range_start(self, request: web.Request, served: Served, name: str) -> int:
+    def _range(self, request: web.Request, served: Served, name: str) -> tuple[int, int | None]:
+        """The first byte asked for, and the last (None: to the end; (0, None): all of it
+        as a 200, as when there is no Range). `bytes=0-` gets a 206, as nginx answers it."""
         header = request.headers.get("Range")
         if header is None or self.ignore_range:
-            return 0
+            return 0, None
         if_range = request.headers.get("If-Range")
         self.range_requests.append((name, header, if_range))
         changed = if_range is not None and if_range not in (served.etag, served.last_modified)
         if changed and not self.ignore_if_range:
-            return 0  # the file changed since: send all of it (RFC 9110 If-Range)
+            return 0, None  # the file changed since: send all of it (RFC 9110 If-Range)
         match = _RANGE.match(header)
-        return int(match.group(1)) if match else 0
+        if match is None:
+            return 0, None
+        start, last = int(match.group(1)), match.group(2)
+        end = min(int(last), len(served.body) - 1) if last else len(served.body) - 1
+        return start, end
 
-    async def _send(self, request, name, served: Served, start: int, fault) -> web.StreamResponse:
+    async def _send(
+        self, request, name, served: Served, start: int, end: int | None, fault
+    ) -> web.StreamResponse:
         body, size = served.body, len(served.body)
         headers = dict(served.headers)
         if served.etag:
             headers["ETag"] = served.etag
-            headers["Last-Modified"] = served.last_modified or ""
-        if start >= size and start > 0:
+        if served.last_modified:
+            headers["Last-Modified"] = served.last_modified
+        if start >= size and (start > 0 or end is not None):
             headers["Content-Range"] = f"bytes */{size}"
             return web.Response(status=416, headers=headers)
-        status = 206 if start else 200
-        if start:
-            headers["Content-Range"] = f"bytes {start}-{size - 1}/{size}"
-        headers["Content-Length"] = str(size - start)
+        last = size - 1 if end is None else end
+        status = 200 if start == 0 and end is None else 206
+        if status == 206:
+            headers["Content-Range"] = f"bytes {start}-{last}/{size}"
+        headers["Content-Length"] = str(last + 1 - start)
         if request.method == "HEAD":  # the headers a GET would have, no body
             self.heads[name] += 1
             return web.Response(status=status, headers=headers)
         response = web.StreamResponse(status=status, headers=headers)
         await response.prepare(request)
-        await self._write_body(request, response, name, body[start:], fault)
+        rate = self.range_rates.get(request.headers.get("Range", ""), self.rate)
+        await self._write_body(request, response, name, body[start : last + 1], fault, rate)
         return response
 
-    async def _write_body(self, request, response, name: str, data: bytes, fault) -> None:
-        rate = fault.rate if fault is not None and fault.kind == "trickle" else self.rate
+    async def _write_body(
+        self, request, response, name: str, data: bytes, fault, rate: int
+    ) -> None:
+        rate = fault.rate if fault is not None and fault.kind == "trickle" else rate
         limit = fault.after if fault is not None and fault.kind in ("cut", "stall") else None
         step = max(1, rate // 20) if rate else 64 * 1024
         sent = 0
         while sent < len(data):
             if limit is not None and sent >= limit:
                 break
+            if request.transport is None or request.transport.is_closing():
+                return  # the client hung up: what would be written now is never sent
             piece = data[sent : sent + step if limit is None else min(sent + step, limit)]
             await response.write(piece)
             sent += len(piece)

@@ -2,6 +2,8 @@
 small files written in the loop while the disk keeps up."""
 
 import asyncio
+import os
+import threading
 
 import pytest
 
@@ -80,3 +82,40 @@ async def test_a_cancelled_write_lands_before_the_cancel_goes_on():
         await task
     events.append(("cancelled", None))
     assert events == [("start", b"first"), ("end", b"first"), ("cancelled", None)]
+
+
+@pytest.mark.parametrize("fails", [False, True])
+async def test_a_write_at_an_offset_cancelled_meanwhile_still_counts_once_on_disk(
+    tmp_path, monkeypatch, fails
+):
+    """A split file's segment counts its bytes when they are on disk: a write that finished
+    while a cancel waited counts too (its next bytes would otherwise land over it), and one
+    that failed does not."""
+    from downloader import writes
+
+    entered, release = threading.Event(), threading.Event()
+    pwrite_all = writes.pwrite_all
+
+    def slow(fd, pieces, offset):
+        entered.set()
+        release.wait(5)
+        if fails:
+            raise OSError(28, "No space left on device")
+        pwrite_all(fd, pieces, offset)
+
+    monkeypatch.setattr(writes, "pwrite_all", slow)
+    counted = []
+    fd = os.open(tmp_path / "f.part", os.O_WRONLY | os.O_CREAT)
+    try:
+        task = asyncio.ensure_future(writes.write_at(fd, [b"abc"], 2, lambda: counted.append(3)))
+        await asyncio.get_running_loop().run_in_executor(None, entered.wait, 5)
+        task.cancel()
+        await asyncio.sleep(0.01)
+        assert counted == [] and not task.done()  # the cancel waits for the write
+        release.set()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    finally:
+        os.close(fd)
+    assert counted == ([] if fails else [3])
+    assert (tmp_path / "f.part").read_bytes() == (b"" if fails else b"\0\0abc")

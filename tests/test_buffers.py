@@ -10,7 +10,6 @@ import pytest
 
 from downloader import download_all, transfer
 from downloader.buffers import SMALLEST_BLOCK, BufferBudget, block_size
-from downloader.session import DNS_TTL_SECONDS, forget_dns_answers
 
 from .conftest import random_bytes
 from .fileserver import Fault
@@ -96,24 +95,3 @@ async def test_a_failed_transfer_gives_its_bytes_back(server, tmp_path, recordin
     assert not result.ok
     [budget] = recording
     assert budget.held == 0 and budget.streaming == 0
-
-
-class _Connector:
-    def __init__(self) -> None:
-        self.cleared = 0
-
-    def clear_dns_cache(self) -> None:
-        self.cleared += 1
-
-
-async def test_dns_answers_are_forgotten_every_ttl():
-    connector, slept = _Connector(), []
-
-    async def sleep(seconds: float) -> None:
-        slept.append(seconds)
-        if len(slept) > 3:
-            raise asyncio.CancelledError
-
-    with pytest.raises(asyncio.CancelledError):
-        await forget_dns_answers(connector, sleep)  # type: ignore[arg-type]
-    assert slept == [DNS_TTL_SECONDS] * 4 and connector.cleared == 3

@@ -216,6 +216,10 @@ def test_a_usage_error_leaves_no_output_folder_behind(runner, tmp_path):
         (["--per-host", "-1"], "per_host"),
         (["--on-exists", "bogus"], "on-exists"),
         (["-j", "many"], "jobs"),
+        (["--split", "0"], "split"),
+        (["--split", "17"], "split must be a whole number from 1 to 16"),
+        (["--min-split-size", "512K"], "min_split_size must be at least 1M"),
+        (["--min-split-size", "20X"], "'20X' is not a size"),
     ],
     ids=lambda v: " ".join(v) if isinstance(v, list) else v,
 )

@@ -9,6 +9,7 @@ import signal
 import sys
 from pathlib import Path
 
+from downloader import __version__
 from downloader.cli import app
 
 from .test_cli import live, runner, summary_counts, write_list  # noqa: F401 - fixtures
@@ -169,6 +170,21 @@ def test_retries_help_names_exactly_the_statuses_retried(runner):  # noqa: F811
 
 
 # --- start-up ------------------------------------------------------------------------------
+
+
+def test_version_is_answered_before_the_command_line_is_built():
+    """`adl --version` (the console script's entry point) prints without importing typer."""
+    import subprocess
+
+    child = (
+        "import sys\n"
+        "from downloader.launch import main\n"
+        "sys.argv = ['adl', '--version']\n"
+        "main()\n"
+        "print(sorted(m for m in ('typer', 'aiohttp', 'sqlite3') if m in sys.modules))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True, timeout=60)
+    assert done.stdout.splitlines() == [f"adl {__version__}", "[]"], done.stderr
 
 
 def test_version_help_and_status_start_without_importing_aiohttp(tmp_path):

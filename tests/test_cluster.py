@@ -138,30 +138,23 @@ async def test_a_task_run_again_does_not_fetch_what_it_finished(server, tmp_path
     out.mkdir()
     before = identity(str(out / "done.bin"))
     (out / "done.bin").write_bytes(b"fetched by the first run")
-    orders = [
-        Order(
-            1,
-            Entry(server.url("done.bin"), "done.bin"),
-            server.url("done.bin"),
-            None,
-            False,
-            None,
-            0,
-            before,
-            True,
-        ),
-        Order(
-            2,
-            Entry(server.url("todo.bin"), "todo.bin"),
-            server.url("todo.bin"),
-            None,
-            False,
-            None,
-            0,
-            None,
-            True,
-        ),
-    ]
+
+    def order(number: int, name: str, final_was) -> Order:
+        url = server.url(name)
+        return Order(
+            id=number,
+            entry=Entry(url, name),
+            url=url,
+            policy=None,
+            named=False,
+            expected=None,
+            mismatches=0,
+            rates=(),
+            final_was=final_was,
+            rerun=True,
+        )
+
+    orders = [order(1, "done.bin", before), order(2, "todo.bin", None)]
     said = await asyncio.to_thread(run_orders, Setup(Options(), str(out)), orders)
 
     finished = {m.id: m for m in said if isinstance(m, Finished)}

@@ -148,6 +148,7 @@ def test_a_journal_written_before_masking_is_cleaned_when_opened(tmp_path):
         " VALUES (?, 'a.bin', 'active', 0, 0)",
         (active,),
     )
+    db.execute("DROP TABLE segments")  # layout 0 had files and name_counters only
     db.execute("PRAGMA user_version = 0")
     db.commit()
     db.close()

@@ -13,6 +13,9 @@ from downloader.listformat import MAX_OPTION_LINES, ListParser, counts_as_item, 
 
 A, B, C = "http://a.example/f.bin", "http://b.example/f.bin", "https://c.example:8443/f.bin"
 SHA256 = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+NOT_A_RATE = (
+    "is not a rate: bytes per second with an optional K, M or G suffix (powers of 1024), e.g. 500K"
+)
 
 
 def parse(text: str) -> tuple[list[ListEntry], list[tuple[int, str]]]:
@@ -86,6 +89,16 @@ def item(**fields) -> Item:
         (f"  {A}\t{B}\n", [ListEntry(1, A, None, Item(url=A, mirrors=(B,)))]),
         # adl: an indented '#' is a comment too (aria2c: only in column 1).
         (f"{A}\n  # out=x\n", [ListEntry(1, A, None)]),
+        # max-download-limit=RATE caps the item's speed: K, M, G are powers of 1024; 0 is
+        # no limit (aria2c's meaning), and so is an empty value.
+        (f"{A}\n max-download-limit=500K\n", [ListEntry(1, A, None, item(limit_rate=512000))]),
+        (f"{A}\n max-download-limit=1.5m\n", [ListEntry(1, A, None, item(limit_rate=1572864))]),
+        (f"{A}\n max-download-limit=2048\n", [ListEntry(1, A, None, item(limit_rate=2048))]),
+        (f"{A}\n max-download-limit=0\n", [ListEntry(1, A, None, item())]),
+        (f"{A}\n max-download-limit=\n", [ListEntry(1, A, None)]),
+        # split=N: connections for this file (segments.py).
+        (f"{A}\n split=4\n", [ListEntry(1, A, None, item(split=4))]),
+        (f"{A}\n split=16\n", [ListEntry(1, A, None, item(split=16))]),
         # A BOM on line 1 is dropped; CRLF line ends are fine.
         (f"\ufeff{A}\r\n out=a\r\n", [ListEntry(1, A, None, item(name="a"))]),
     ],
@@ -149,6 +162,18 @@ def test_aria2c_rules(text, expected):
             ),
         ),
         (f"{A}\n http-passwd=x\n", ListEntry(1, A, "http-passwd without http-user")),
+        (
+            f"{A}\n max-download-limit=fast\n",
+            ListEntry(2, A, f"max-download-limit=fast: 'fast' {NOT_A_RATE}"),
+        ),
+        (
+            f"{A}\n max-download-limit=-1M\n",
+            ListEntry(2, A, f"max-download-limit=-1M: '-1M' {NOT_A_RATE}"),
+        ),
+        (
+            f"{A}\n max-download-limit=0.5\n",
+            ListEntry(2, A, "max-download-limit=0.5: '0.5' is less than one byte"),
+        ),
         # The first bad option decides; the item's later options do not matter.
         (
             f"{A}\n out=/x\n out=../y\n",
@@ -172,15 +197,19 @@ def test_a_bad_item_line_keeps_its_options_to_itself():
     assert warnings == []  # the failed item's options are not even looked at
 
 
-def test_unknown_keys_and_later_keys_warn_with_their_line_and_the_item_downloads():
-    entries, warnings = parse(f"{A}\n split=4\n max-download-limit=1M\n OUT=x\n colour=blue\n")
+def test_unknown_keys_warn_with_their_line_and_the_item_downloads():
+    entries, warnings = parse(f"{A}\n OUT=x\n colour=blue\n")
     assert entries == [ListEntry(1, A, None)]
     assert warnings == [
-        (2, "option 'split' is not applied yet (a later adl will)"),
-        (3, "option 'max-download-limit' is not applied yet (a later adl will)"),
-        (4, "unknown option 'OUT' ignored"),  # keys are case-sensitive, as in aria2c
-        (5, "unknown option 'colour' ignored"),
+        (2, "unknown option 'OUT' ignored"),  # keys are case-sensitive, as in aria2c
+        (3, "unknown option 'colour' ignored"),
     ]
+
+
+@pytest.mark.parametrize("value", ["0", "17", "-1", "four", "4.0", "٤", "1e1", "+4"])
+def test_a_split_that_is_not_1_to_16_fails_its_item_with_its_line(value):
+    entries, _ = parse(f"{A}\n out=a\n split={value}\n")
+    assert entries == [ListEntry(3, A, f"split={value}: expected a whole number from 1 to 16")]
 
 
 def test_messages_never_quote_a_password():
@@ -292,6 +321,18 @@ def test_checksum_problem(text, problem):
         (Item(url=A, user="alice"), "user: expected USER:PASSWORD"),
         (Item(url=A, referer="a\nb"), "referer: contains a line break or NUL"),
         (Item(url=A, name=5), "out: not a str"),  # type: ignore[arg-type]
+        (Item(url=A, limit_rate=1), None),
+        (Item(url=A, limit_rate=0), "limit_rate must be a whole number of bytes per second > 0, "
+         "not 0"),
+        (Item(url=A, limit_rate="1M"), "limit_rate must be a whole number of bytes per second "
+         "> 0, not '1M'"),  # type: ignore[arg-type]
+        (Item(url=A, limit_rate=True), "limit_rate must be a whole number of bytes per second "
+         "> 0, not True"),
+        (Item(url=A, split=16), None),
+        (Item(url=A, split=0), "split: expected a whole number from 1 to 16, not 0"),
+        (Item(url=A, split=17), "split: expected a whole number from 1 to 16, not 17"),
+        (Item(url=A, split=True), "split: expected a whole number from 1 to 16, not True"),  # type: ignore[arg-type]
+        (Item(url=A, split="4"), "split: expected a whole number from 1 to 16, not '4'"),  # type: ignore[arg-type]
     ],
 )  # fmt: skip
 def test_item_problem(given, problem):

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from downloader import Notice, download_all
+from downloader import Item, Notice, download_all
 from downloader.cli import app
 from downloader.errors import OptionsError
 from downloader.journal import JOURNAL_DIR
@@ -57,6 +57,14 @@ def running(pid: int) -> bool:
     except (ProcessLookupError, FileNotFoundError):
         return False
     return state != "Z"
+
+
+def size_of(path: Path) -> int:
+    """A file's size; 0 once it is gone (a .part renamed since it was listed)."""
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return 0
 
 
 def files_in(out: Path) -> dict[str, bytes]:
@@ -218,7 +226,7 @@ async def test_a_worker_killed_mid_batch_leaves_its_files_to_the_others(
 
     def kill_one_worker(event) -> None:
         # Once every file has bytes in its .part (and so its validators in the journal).
-        parts = [p for p in out.glob("*.part") if p.stat().st_size >= 256 * 1024]
+        parts = [p for p in out.glob("*.part") if size_of(p) >= 256 * 1024]
         if not killed and len(parts) == len(bodies):
             pid = min(worker_pids(os.getpid()))
             os.kill(pid, signal.SIGKILL)
@@ -271,7 +279,7 @@ async def test_a_coordinator_killed_with_kill_9_leaves_no_worker(server, tmp_pat
         start_new_session=True,
     )
     deadline = time.monotonic() + 20
-    while not [p for p in out.glob("*.part") if p.stat().st_size > 0]:
+    while not [p for p in out.glob("*.part") if size_of(p) > 0]:
         assert time.monotonic() < deadline, "no transfer started"
         await asyncio.sleep(0.05)
     workers = worker_pids(adl.pid)
@@ -298,3 +306,36 @@ async def test_a_coordinator_killed_with_kill_9_leaves_no_worker(server, tmp_pat
     )
     assert await asyncio.wait_for(again.wait(), 30) == 0
     assert files_in(out) == bodies
+
+
+async def test_a_files_own_rate_limit_goes_with_its_order(server, tmp_path, monkeypatch):
+    """max-download-limit= (Item.limit_rate) caps its file in the worker too."""
+    server.add("a.bin", b"a" * 1000)
+    orders = []
+    fetch = ProcessPool.fetch
+
+    async def seen_fetch(self, order):
+        orders.append(order)
+        return await fetch(self, order)
+
+    monkeypatch.setattr(ProcessPool, "fetch", seen_fetch)
+    monkeypatch.setattr(ProcessPool, "local", lambda self: None)
+    item = Item(url=server.url("a.bin"), limit_rate=50_000_000)
+    results = await download_all([item], tmp_path, 4, procs=2)
+
+    assert results.ok
+    assert [o.rates for o in orders] == [(50_000_000,)]
+
+
+async def test_a_batch_rate_limit_keeps_one_process(server, tmp_path, monkeypatch):
+    """--limit-rate with --procs: one process downloads, the one budget stays exact."""
+    server.add("a.bin", b"a" * 1000)
+    spawned = []
+    monkeypatch.setattr(ProcessPool, "start", lambda *args: spawned.append(args))
+    events: list = []
+    results = await download_all(
+        [server.url("a.bin")], tmp_path, 4, procs=2, limit_rate=10**9, on_event=events.append
+    )
+
+    assert results.ok and not spawned
+    assert any("--limit-rate: one process" in e.message for e in events if isinstance(e, Notice))
