@@ -11,7 +11,10 @@ a host's backoff hold across all workers: they are the engine's, and the engine 
 
 Workers are processes on this machine (procpool.py) or a Dask cluster (cluster.py); an
 attempt whose worker is lost is ordered again from another, resuming from its `.part`
-with the validators the lost worker had sent.
+with the validators the lost worker had sent. With --procs this process downloads too
+(its share of -j), and so does a split download (segmented.py: its connections share
+one .part and its segment rows). --limit-rate keeps one process: one byte budget cannot
+be shared between processes exactly (a file's own max-download-limit= goes with it).
 """
 
 from __future__ import annotations
