@@ -117,6 +117,10 @@ CORPORA: dict[str, Corpus] = {
         Corpus(SPLITKILL, 1, 1 * GiB, data="huge", route=Route.CAPPED, variants=("adl-split8",)),
         # Issue 14: --limit-rate 30M over 256 MiB at -j 8: 8.53 s of wall time.
         Corpus("ratelimit", 64, 4 * MiB, data="medium", jobs=8, variants=("adl-limit30M",)),
+        # Issue 15: many's files at -j 10 with two processes beside one: files/s, side by side.
+        Corpus(
+            "procs", 10_000, 16 * KiB, data="many", jobs=10, variants=("adl-procs1", "adl-procs2")
+        ),
     )
 }
 # Virtual corpora, measured on adl alone: bodies of 1 byte from one nginx location.

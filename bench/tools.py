@@ -269,6 +269,8 @@ VARIANTS: dict[str, Tool] = {
         Tool("adl-split1", _find_adl, _adl_with("--split", "1"), base="adl"),
         Tool("aria2c-x8", _on_path("aria2c"), partial(_aria2c_args, split=8), base="aria2c"),
         Tool("adl-limit30M", _find_adl, _adl_with("--limit-rate", "30M"), base="adl"),
+        Tool("adl-procs1", _find_adl, _adl_with("--procs", "1"), base="adl"),
+        Tool("adl-procs2", _find_adl, _adl_with("--procs", "2"), base="adl"),
     )
 }
 

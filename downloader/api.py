@@ -18,13 +18,14 @@ from collections.abc import (
     Iterator,
     Mapping,
 )
-from contextlib import aclosing
+from contextlib import AsyncExitStack, aclosing
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import aiohttp
 
 from .buffers import READ_BUFSIZE
+from .coordinator import check_pool_options, engine_options, transfer_for
 from .engine import Engine, Sleep
 from .errors import DamagedJournalError, OptionsError
 from .events import Event, Notice
@@ -38,7 +39,6 @@ from .ratelimit import Limits
 from .request import Requester, RequestPolicy
 from .results import BatchResult, Result
 from .session import open_session
-from .transfer import Transfer
 
 
 async def download_all(
@@ -77,6 +77,8 @@ async def download_all(
     limit_rate: int | None = None,
     split: int = 1,
     min_split_size: int | str = 20 * MiB,
+    procs: int | Literal["auto"] = 1,
+    cluster: str | Any = None,
     on_event: Callable[[Event], None] | None = None,
     session: aiohttp.ClientSession | None = None,
 ) -> BatchResult:
@@ -96,6 +98,9 @@ async def download_all(
     `Item.limit_rate` caps its own file on top of it.
     `split` (1 to 16) lets a file of at least twice `min_split_size` bytes (an int, or text
     such as "20M") come over that many connections at once (an `Item`'s own `split` wins).
+    `procs` runs the transfers in that many worker processes ("auto": one per core), and
+    `cluster` on a Dask cluster (its scheduler's address, or a `distributed.Client`); one
+    journal and the same names either way (see README, "Past one core").
     """
     options = _options_from(locals())
     entries = entries_from_urls(_each_url(urls))
@@ -140,6 +145,8 @@ def iter_downloads(
     limit_rate: int | None = None,
     split: int = 1,
     min_split_size: int | str = 20 * MiB,
+    procs: int | Literal["auto"] = 1,
+    cluster: str | Any = None,
     on_event: Callable[[Event], None] | None = None,
     session: aiohttp.ClientSession | None = None,
 ) -> AsyncIterator[Result]:
@@ -174,6 +181,7 @@ async def run_batch(
     (else they are made from `options` here), and `limits`: the byte budgets, a seam for
     tests (a fake clock). An exception raised by `on_event` stops the batch (transfers
     cancelled, journal flushed) and is raised here."""
+    check_pool_options(options, session)
     emit = _carried(on_event) if on_event is not None else _ignore
     policy = policy or RequestPolicy.from_options(options)
     if checksums is None:
@@ -212,16 +220,28 @@ async def _run(
         async with (
             open_session(options, session) as http,
             policy.cookies.kept_in(http.cookie_jar, emit),  # a caller's session: its jar
+            AsyncExitStack() as stack,
         ):
             requester = Requester(
                 http, policy, max_redirects=options.max_redirects, read_bufsize=READ_BUFSIZE
             )
-            transfer = Transfer(requester, folder, options, journal, emit, checksums)
+            transfers = transfer_for(
+                requester,
+                folder,
+                options,
+                journal,
+                emit,
+                checksums,
+                policy=policy,
+                jar=http.cookie_jar,
+                limits=limits,
+            )
+            transfer = await stack.enter_async_context(transfers)  # workers, with procs/cluster
             items = _aiter(entries)
             engine = Engine(
                 transfer,
                 journal,
-                options,
+                engine_options(options),
                 emit,
                 policy=policy,
                 limits=limits,

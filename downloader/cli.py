@@ -76,8 +76,14 @@ def get(
     min_split_size: flags.MinSplitSize = 20 * 1024 * 1024,
     json_lines: flags.JsonLines = False,
     limit_rate: flags.LimitRate = None,
+    procs: flags.Procs = 1,
+    cluster: flags.Cluster = None,
 ) -> None:
     settings = {name: value for name, value in locals().items() if name in Options.names()}
+    if procs > 1 and cluster is None and limit_rate is None:  # imports overlap ours (spawn.py)
+        from .spawn import prestart
+
+        prestart(min(procs, jobs) - 1)  # this process is one of them
     from .api import prepare_dest
     from .clirun import run_get
     from .errors import OptionsError

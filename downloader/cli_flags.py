@@ -7,6 +7,7 @@ rich keeps a text's line breaks, which then break sentences at any terminal widt
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -19,6 +20,8 @@ from .units import parse_size
 
 OUTPUT, RETRIES, REQUESTS, TLS = "Output", "Retries and timeouts", "Requests", "Proxies and TLS"
 LISTS, BIG_FILES = "Lists and integrity", "Big files"
+LISTS = "Lists and integrity"
+SCALE = "Scale"
 _RETRIED = ", ".join(str(status) for status in sorted(RETRYABLE_STATUSES))
 
 GET_HELP = (
@@ -304,5 +307,39 @@ MinSplitSize = Annotated[
         help="Split a file only when it is at least twice this size, and into parts no "
         "smaller (K, M, G: powers of 1024; at least 1M). Default: 20M.",
         rich_help_panel=BIG_FILES,
+    ),
+]
+
+
+# Scale
+def _procs(text: str) -> int:
+    """--procs N, or auto: one per core (checked again by Options)."""
+    if text == "auto":
+        return os.cpu_count() or 1
+    try:
+        return int(text)
+    except ValueError:
+        raise typer.BadParameter(f"{text!r} is not a whole number or auto") from None
+
+
+Procs = Annotated[
+    int,
+    typer.Option(
+        "--procs",
+        metavar="P|auto",
+        parser=_procs,
+        help="Processes that download: this one and P-1 workers (auto: one per core); -j "
+        "stays the total files in flight. One journal, the same names as with one process.",
+        rich_help_panel=SCALE,
+    ),
+]
+Cluster = Annotated[
+    str | None,
+    _flag(
+        "--cluster",
+        metavar="ADDRESS",
+        help="Download on the workers of a Dask scheduler (tcp://HOST:PORT; pip install "
+        "'adl[dask]'). OUTPUT must be one folder shared by every worker, at the same path.",
+        panel=SCALE,
     ),
 ]

@@ -58,7 +58,9 @@ def run_get(
     import asyncio  # here: `adl --version` and `adl status` start faster without it
 
     try:
-        with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+        from .session import loop_factory
+
+        with asyncio.Runner(loop_factory=loop_factory()) as runner:
             entries = lists.entries(warn=lambda message: on_event(Notice(message)))
             batch = _batch(entries, folder, options, policy, checksums, on_event, renderer)
             interrupted = runner.run(batch)
@@ -159,12 +161,3 @@ def _renderer(lists: ListSources, lines_to: TextIO, *, quiet: bool, debug: bool)
     from .progress import TqdmRenderer  # only a terminal pays for importing tqdm
 
     return TqdmRenderer(lists.count_urls(), where=lists.where)
-
-
-def _loop_factory():
-    """uvloop when installed (the `fast` extra): it makes small files noticeably cheaper."""
-    try:
-        import uvloop  # type: ignore[import-not-found, unused-ignore]  # the optional extra
-    except ImportError:
-        return None
-    return uvloop.new_event_loop

@@ -5,6 +5,7 @@ The CLI flags and the library's keyword arguments share these names and defaults
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields
 from enum import StrEnum
@@ -63,11 +64,16 @@ class Options:
     # Big files (segments.py): connections per file, and the least a file is split into
     split: int = 1
     min_split_size: int = 20 * MiB  # bytes; "20M" style text is taken too
+    # Scale (coordinator.py): attempts run in worker processes, or on a Dask cluster.
+    procs: int = 1  # "auto": one per core
+    cluster: object = None  # a Dask scheduler's address, or a distributed.Client
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "on_exists", _on_exists(self.on_exists))
         object.__setattr__(self, "headers", _headers(self.headers))
         object.__setattr__(self, "min_split_size", _size("min_split_size", self.min_split_size))
+        object.__setattr__(self, "procs", _procs(self.procs))
+        _cluster(self.cluster)
         _at_least("jobs", self.jobs, 1)
         _at_least("retries", self.retries, 0)
         _at_least("per_host", self.per_host, 0)
@@ -121,6 +127,23 @@ def _size(name: str, value: object) -> int:
             raise OptionsError(f"{name}: {exc}") from None
     _at_least(name, value, 0)
     return value  # type: ignore[return-value]  # checked: an int
+
+
+def _procs(value: object) -> int:
+    """A number of worker processes, or "auto" for the machine's cores."""
+    if value == "auto":
+        return os.cpu_count() or 1
+    _at_least("procs", value, 1)
+    return value  # type: ignore[return-value]
+
+
+def _cluster(value: object) -> None:
+    if value is None or (isinstance(value, str) and value.strip()) or hasattr(value, "submit"):
+        return
+    raise OptionsError(
+        f"cluster must be a Dask scheduler address (tcp://HOST:PORT) or a distributed.Client, "
+        f"not {value!r}"
+    )
 
 
 def _at_least(name: str, value: object, low: int) -> None:

@@ -1,0 +1,199 @@
+"""--cluster: attempts as Dask tasks on a LocalCluster (in this process: quick), one journal,
+the same files as one process; an output folder the workers do not share stops the batch
+before any download (exit 2); a task run again does not fetch its finished files again."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from downloader import download_all
+from downloader.cli import app
+from downloader.cluster import run_orders, write_probe
+from downloader.errors import OptionsError
+from downloader.journal import JOURNAL_DIR, Entry
+from downloader.messages import Finished, Order, Setup, identity
+from downloader.options import Options
+from downloader.transfer import Transfer
+
+from .conftest import random_bytes
+from .test_procs import PATHS, files_in
+
+distributed = pytest.importorskip("distributed")
+
+
+def fetched_in_tasks(monkeypatch) -> None:
+    """Attempts must run in Dask tasks: the workers of this in-process cluster run them in
+    threads of their own, never in the coordinator's (this test's) thread."""
+    fetch = Transfer.fetch
+    coordinator = threading.current_thread()
+
+    async def in_a_task(*args, **kwargs):
+        assert threading.current_thread() is not coordinator, "an attempt ran in the coordinator"
+        return await fetch(*args, **kwargs)
+
+    monkeypatch.setattr(Transfer, "fetch", in_a_task)
+
+
+@pytest.fixture
+async def cluster():
+    async with distributed.LocalCluster(
+        n_workers=2,
+        threads_per_worker=2,
+        processes=False,
+        asynchronous=True,
+        dashboard_address=":0",
+    ) as local:
+        yield local
+
+
+async def test_a_dask_cluster_makes_the_files_and_names_of_one_process(
+    server, tmp_path, cluster, monkeypatch
+):
+    bodies = {path: random_bytes(20_000 + 3_000 * i, seed=i) for i, path in enumerate(PATHS)}
+    for path, body in bodies.items():
+        server.add(path, body)
+    urls = [server.url(path) for path in PATHS]
+    one, two = tmp_path / "one", tmp_path / "two"
+    single = await download_all(urls, one, jobs=4)
+
+    fetched_in_tasks(monkeypatch)
+    spread = await download_all(urls, two, jobs=4, cluster=cluster.scheduler_address)
+
+    assert spread.ok, [r.error for r in spread.failed]
+    assert [r.path.relative_to(two) for r in spread] == [r.path.relative_to(one) for r in single]
+    assert files_in(two) == files_in(one)
+    assert not list((two / JOURNAL_DIR).glob("probe-*"))
+    status = CliRunner().invoke(app, ["status", "-o", str(two)])
+    assert f"{len(PATHS)} done, 0 skipped, 0 failed" in status.stdout
+
+
+def probe_elsewhere(dest: str, token: str) -> str:
+    """A worker whose folder of that name is not the coordinator's."""
+    other = Path(dest).parent / "elsewhere"
+    (other / JOURNAL_DIR).mkdir(parents=True, exist_ok=True)
+    return write_probe(str(other), token)
+
+
+async def test_a_folder_the_workers_do_not_share_stops_the_batch(tmp_path, cluster, monkeypatch):
+    from downloader import cluster as module
+
+    monkeypatch.setattr(module, "write_probe", probe_elsewhere)
+    with pytest.raises(OptionsError, match="must be one folder shared by every Dask worker"):
+        await download_all(
+            ["http://127.0.0.1:9/x"], tmp_path / "out", cluster=cluster.scheduler_address
+        )
+    assert not (tmp_path / "out" / "x").exists()
+
+
+def test_the_cli_exits_2_when_the_folder_is_not_shared(tmp_path, monkeypatch):
+    from downloader import cluster as module
+
+    monkeypatch.setattr(module, "write_probe", probe_elsewhere)
+    with distributed.LocalCluster(n_workers=1, processes=False, dashboard_address=":0") as local:
+        result = CliRunner().invoke(
+            app,
+            [
+                "get",
+                "http://127.0.0.1:9/x",
+                "-o",
+                str(tmp_path / "out"),
+                "--cluster",
+                local.scheduler_address,
+            ],
+        )
+    assert result.exit_code == 2, result.output
+    assert "shared by every Dask worker" in result.output
+
+
+def test_an_unreachable_scheduler_exits_2(tmp_path):
+    result = CliRunner().invoke(
+        app,
+        [
+            "get",
+            "http://127.0.0.1:9/x",
+            "-o",
+            str(tmp_path),
+            "--cluster",
+            "tcp://127.0.0.1:9",
+            "--connect-timeout",
+            "1",
+        ],
+    )
+    assert result.exit_code == 2, result.output
+    assert "cannot reach the Dask scheduler at tcp://127.0.0.1:9" in result.output
+
+
+async def test_a_task_run_again_does_not_fetch_what_it_finished(server, tmp_path):
+    """Dask runs a lost worker's task again: a file that task had finished (another file
+    holds the final name than when it was ordered) is answered from disk."""
+    server.add("done.bin", b"fetched by the first run")
+    server.add("todo.bin", b"fetched now")
+    out = tmp_path / "out"
+    out.mkdir()
+    before = identity(str(out / "done.bin"))
+    (out / "done.bin").write_bytes(b"fetched by the first run")
+
+    def order(number: int, name: str, final_was) -> Order:
+        url = server.url(name)
+        return Order(
+            id=number,
+            entry=Entry(url, name),
+            url=url,
+            policy=None,
+            named=False,
+            expected=None,
+            mismatches=0,
+            rates=(),
+            final_was=final_was,
+            rerun=True,
+        )
+
+    orders = [order(1, "done.bin", before), order(2, "todo.bin", None)]
+    said = await asyncio.to_thread(run_orders, Setup(Options(), str(out)), orders)
+
+    finished = {m.id: m for m in said if isinstance(m, Finished)}
+    assert finished[1].outcome is not None and finished[1].outcome[2] == len(
+        b"fetched by the first run"
+    )
+    assert finished[2].outcome is not None and finished[2].received == len(b"fetched now")
+    assert server.requests["done.bin"] == 0 and server.requests["todo.bin"] == 1
+    assert os.path.exists(out / "todo.bin")
+
+
+LOST_ONCE: list[int] = []
+
+
+def finish_then_lose_the_worker(setup, orders):
+    """A task whose worker is lost after it finished its files (the first time only)."""
+    said = run_orders(setup, orders)
+    if not LOST_ONCE:
+        LOST_ONCE.append(len(orders))
+        raise RuntimeError("worker lost")
+    return said
+
+
+async def test_a_lost_task_is_run_again_without_fetching_its_files_again(
+    server, tmp_path, cluster, monkeypatch
+):
+    from downloader import cluster as module
+
+    bodies = {f"f{i}.bin": random_bytes(5_000, seed=i) for i in range(4)}
+    for name, body in bodies.items():
+        server.add(name, body)
+    LOST_ONCE.clear()
+    monkeypatch.setattr(module, "run_orders", finish_then_lose_the_worker)
+
+    results = await download_all(
+        [server.url(n) for n in bodies], tmp_path, jobs=4, cluster=cluster.scheduler_address
+    )
+
+    assert LOST_ONCE, "no task was lost"
+    assert results.ok, [r.error for r in results.failed]
+    assert files_in(tmp_path) == bodies
+    assert all(server.requests[name] == 1 for name in bodies), server.requests
