@@ -261,23 +261,7 @@ async def test_a_coordinator_killed_with_kill_9_leaves_no_worker(server, tmp_pat
     listing = tmp_path / "list.txt"
     listing.write_text("".join(server.url(name) + "\n" for name in bodies))
     out = tmp_path / "out"
-    adl = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "downloader",
-        "get",
-        str(listing),
-        "-o",
-        str(out),
-        "-j",
-        "4",
-        "--procs",
-        "3",
-        "-q",
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    adl = await _quiet_adl("get", str(listing), "-o", str(out), "-j", "4", "--procs", "3", "-q")
     deadline = time.monotonic() + 20
     while not [p for p in out.glob("*.part") if size_of(p) > 0]:
         assert time.monotonic() < deadline, "no transfer started"
@@ -292,18 +276,7 @@ async def test_a_coordinator_killed_with_kill_9_leaves_no_worker(server, tmp_pat
         await asyncio.sleep(0.05)
 
     server.rate = 0
-    again = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "downloader",
-        "get",
-        str(listing),
-        "-o",
-        str(out),
-        "-q",
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.DEVNULL,
-    )
+    again = await _quiet_adl("get", str(listing), "-o", str(out), "-q")
     assert await asyncio.wait_for(again.wait(), 30) == 0
     assert files_in(out) == bodies
 
@@ -339,3 +312,17 @@ async def test_a_batch_rate_limit_keeps_one_process(server, tmp_path, monkeypatc
 
     assert results.ok and not spawned
     assert any("--limit-rate: one process" in e.message for e in events if isinstance(e, Notice))
+
+
+async def _quiet_adl(*args: str) -> asyncio.subprocess.Process:
+    """`python -m downloader ARGS` with its output discarded, in a session of its own (so a
+    kill reaches it alone, as kill -9 of one process would)."""
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "downloader",
+        *args,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+        start_new_session=True,
+    )
