@@ -208,9 +208,10 @@ class Connections:
                 segment.received += len(piece)
                 now = time.monotonic()
                 watch.check(got, now)
+                full = block.add(piece)
                 overdue = now - last_write >= FLUSH_SECONDS
                 over = self._transfer.budget.full()  # the batch's buffers (buffers.py)
-                if block.add(piece) or overdue or over:
+                if full or overdue or over:
                     await self._write(segment, block, final=overdue or over)
                     last_write = now
                     await self._transfer.budget.room()
