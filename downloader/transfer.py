@@ -230,7 +230,17 @@ class Transfer:
             finally:
                 block.drop()
 
-    async def _body(self, entry, part, response, block, offset, total, received) -> int:
+    async def _body(
+        self,
+        entry: Entry,
+        part: str,
+        response: aiohttp.ClientResponse,
+        block: Block,
+        offset: int,
+        total: int | None,
+        received: Received,
+    ) -> int:
+        """The body read into `block` (a small one, whole) or streamed to the .part file."""
         watch = StallWatch(self._options.stall_speed, self._options.stall_time)
         chunks = throttled(response.content.iter_chunks(), received.limits, watch)
         if offset == 0 and total is not None and total <= block.limit:
