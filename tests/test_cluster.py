@@ -22,7 +22,7 @@ from downloader.options import Options
 from downloader.transfer import Transfer
 
 from .conftest import random_bytes
-from .test_procs import PATHS, files_in
+from .test_procs import PATHS, files_in, serve_paths
 
 distributed = pytest.importorskip("distributed")
 
@@ -55,10 +55,7 @@ async def cluster():
 async def test_a_dask_cluster_makes_the_files_and_names_of_one_process(
     server, tmp_path, cluster, monkeypatch
 ):
-    bodies = {path: random_bytes(20_000 + 3_000 * i, seed=i) for i, path in enumerate(PATHS)}
-    for path, body in bodies.items():
-        server.add(path, body)
-    urls = [server.url(path) for path in PATHS]
+    urls = serve_paths(server)
     one, two = tmp_path / "one", tmp_path / "two"
     single = await download_all(urls, one, jobs=4)
 

@@ -67,6 +67,14 @@ def size_of(path: Path) -> int:
         return 0
 
 
+def serve_paths(server) -> list[str]:
+    """PATHS served with distinct bodies (names collide in the folder: x.bin three times);
+    their URLs in list order."""
+    for i, path in enumerate(PATHS):
+        server.add(path, random_bytes(20_000 + 3_000 * i, seed=i))
+    return [server.url(path) for path in PATHS]
+
+
 def files_in(out: Path) -> dict[str, bytes]:
     return {
         str(p.relative_to(out)): p.read_bytes()
@@ -88,10 +96,7 @@ def forbid_local_fetch(monkeypatch) -> None:
 
 
 async def test_two_processes_make_the_files_and_names_of_one(server, tmp_path, monkeypatch):
-    bodies = {path: random_bytes(20_000 + 3_000 * i, seed=i) for i, path in enumerate(PATHS)}
-    for path, body in bodies.items():
-        server.add(path, body)
-    urls = [server.url(path) for path in PATHS]
+    urls = serve_paths(server)
     one, two = tmp_path / "one", tmp_path / "two"
     single = await download_all(urls, one, jobs=4)
 
