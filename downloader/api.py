@@ -24,7 +24,6 @@ from typing import Any, Literal
 
 import aiohttp
 
-from .buffers import READ_BUFSIZE
 from .coordinator import check_pool_options, engine_options, transfer_for
 from .engine import Engine, Sleep
 from .errors import DamagedJournalError, OptionsError
@@ -222,9 +221,7 @@ async def _run(
             policy.cookies.kept_in(http.cookie_jar, emit),  # a caller's session: its jar
             AsyncExitStack() as stack,
         ):
-            requester = Requester(
-                http, policy, max_redirects=options.max_redirects, read_bufsize=READ_BUFSIZE
-            )
+            requester = Requester(http, policy, max_redirects=options.max_redirects)
             transfers = transfer_for(
                 requester,
                 folder,

@@ -32,6 +32,7 @@ from yarl import URL
 
 from . import aiohttp_fixes
 from ._version import __version__
+from .buffers import READ_BUFSIZE
 from .cookies import CookieFiles
 from .errors import OptionsError, RedirectError
 from .items import Item
@@ -185,10 +186,9 @@ class Requester:
         policy: RequestPolicy,
         *,
         max_redirects: int,
-        read_bufsize: int,
     ) -> None:
         self._session, self._policy = session, policy
-        self._max_redirects, self._read_bufsize = max_redirects, read_bufsize
+        self._max_redirects = max_redirects
         self._ssl: ssl.SSLContext | bool = True if policy.tls is None else policy.tls
         # identity + no decompression: the bytes on disk are the bytes served, so sizes,
         # Range offsets and checksums agree (a .tar.gz stays compressed). Our own session
@@ -230,8 +230,9 @@ class Requester:
                 headers=sent,
                 allow_redirects=False,
                 auto_decompress=False,
-                # Room to keep receiving one block while the previous one is being written.
-                read_bufsize=self._read_bufsize,
+                # aiohttp's own default: a larger buffer per connection is memory the
+                # batch's buffer budget cannot see, and reads no faster (buffers.py).
+                read_bufsize=READ_BUFSIZE,
                 ssl=self._ssl,
                 proxy=route.proxy,
                 proxy_headers=route.connect_headers,

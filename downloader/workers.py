@@ -27,7 +27,6 @@ import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
-from .buffers import READ_BUFSIZE
 from .cookies import jar_cookies, load_into
 from .errors import DownloadError
 from .hashing import FileCheck
@@ -143,9 +142,7 @@ async def open_runner(
     policy = RequestPolicy.from_options(options)
     async with open_session(options, None) as http:
         load_into(http.cookie_jar, policy.cookies.loaded, time.time())
-        requester = Requester(
-            http, policy, max_redirects=options.max_redirects, read_bufsize=READ_BUFSIZE
-        )
+        requester = Requester(http, policy, max_redirects=options.max_redirects)
         journal = RelayJournal(send, flush)
         emit = lambda event: send(event_to_wire(event))  # noqa: E731
         transfer = Transfer(requester, dest, options, journal, emit)
