@@ -84,6 +84,9 @@ def get(
         from .spawn import prestart
 
         prestart(min(procs, jobs) - 1)  # this process is one of them
+    from . import castore
+
+    castore.import_aiohttp()  # before api.py imports it: its CA store read aside
     from .api import prepare_dest
     from .clirun import run_get
     from .errors import OptionsError

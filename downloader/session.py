@@ -13,6 +13,7 @@ from contextlib import asynccontextmanager
 
 import aiohttp
 
+from . import castore
 from .options import Options
 from .request import USER_AGENT
 from .segments import MAX_SPLIT
@@ -24,6 +25,7 @@ DNS_TTL_SECONDS = 300  # aiohttp keeps at most 1,000 answers, least recently use
 async def open_session(
     options: Options, given: aiohttp.ClientSession | None
 ) -> AsyncIterator[aiohttp.ClientSession]:
+    castore.ready()  # the CA store `adl get` reads beside its start-up (castore.py)
     if given is not None:
         yield given
         return
