@@ -26,6 +26,7 @@ from typing import NamedTuple, TypedDict, Unpack
 
 from .folderlock import lock_folder
 from .journalfile import JOURNAL_FILE, open_for_reading, open_for_writing
+from .journalschema import SEGMENTS_LAYOUT, layout_of
 from .naming import numbered_name
 from .redact import mask_text, mask_url
 from .segmentrows import MemorySegments, SqliteSegments
@@ -181,17 +182,19 @@ class SqliteJournal:
         ).fetchone()
         return Summary(counts, done, None if unknown else total)
 
-    def names_with_partial_data(self) -> Iterator[str]:
+    def names_with_partial_data(self) -> Iterator[tuple[str, int | None]]:
         """Names of the files that may have a `.part` on disk: active ones, and pending or
         failed ones that kept bytes (a `.part` appears only once its row went `active`).
-        Few, even in a journal of millions of finished files: a 404 keeps no bytes."""
+        Few, even in a journal of millions of finished files: a 404 keeps no bytes. With
+        each, for a split one, the bytes its segments have on disk (else None)."""
         self.flush()
+        split = "SELECT SUM(done) FROM segments WHERE segments.url = files.url"
+        done = f"({split})" if layout_of(self._db) >= SEGMENTS_LAYOUT else "NULL"
         query = (
-            "SELECT name FROM files WHERE state = 'active'"
+            f"SELECT name, {done} FROM files WHERE state = 'active'"
             " OR (state IN ('pending', 'failed') AND size > 0)"
         )
-        for (name,) in self._db.execute(query):
-            yield name
+        yield from self._db.execute(query)
 
     def failed(self) -> Iterator[Entry]:
         """The failed rows, oldest first, as stored: their URLs are masked."""

@@ -84,6 +84,7 @@ STEPS: tuple[Step, ...] = (
     sql(SEGMENTS_TABLE),  # 2
 )
 LAYOUT = len(STEPS)  # the layout this adl writes
+SEGMENTS_LAYOUT = 2  # the first with the segments table
 
 
 def layout_of(db: sqlite3.Connection) -> int:

@@ -46,6 +46,10 @@ class SqliteSegments:
             return []
         return [Row(*row) for row in found]
 
+    def done(self, url: str) -> int | None:
+        """The bytes the file's segments have on disk; None when it is not split."""
+        return _done(self.load(url))
+
     def save(self, url: str, rows: list[Row]) -> None:
         """The file's rows as they are now; written with the journal's next flush."""
         self._dirty[url] = rows
@@ -78,6 +82,9 @@ class MemorySegments:
     def load(self, url: str) -> list[Row]:
         return list(self._rows.get(url, ()))
 
+    def done(self, url: str) -> int | None:
+        return _done(self.load(url))
+
     def save(self, url: str, rows: list[Row]) -> None:
         self._rows[url] = rows
 
@@ -86,3 +93,7 @@ class MemorySegments:
 
     def write_dirty(self) -> None:
         pass
+
+
+def _done(rows: list[Row]) -> int | None:
+    return sum(row.done for row in rows) if rows else None

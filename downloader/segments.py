@@ -137,6 +137,12 @@ class Plan:
         segment.received = segment.written
 
 
+def bytes_kept(segments_done: int | None, part_size: int) -> int:
+    """What a `.part` file of `part_size` bytes keeps. A split one is sparse (each segment is
+    written at its offset), so the sum of its segments' `done` says (None: not split)."""
+    return part_size if segments_done is None else min(segments_done, part_size)
+
+
 def rows_fit(rows: list[Row], total: int | None, part_size: int) -> bool:
     """Whether journal rows can be resumed: they tile [0, total) in order, each done count
     fits its range, and the `.part` file is as long as the bytes they say are on disk."""

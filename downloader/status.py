@@ -20,6 +20,7 @@ from .journal import JOURNAL_DIR, Entry, SqliteJournal
 from .naming import PART_SUFFIX
 from .redact import for_display, mask_text, mask_url
 from .report import human_bytes
+from .segments import bytes_kept
 
 # The order counts are printed in; `active` (a run is in progress) or `interrupted` follows.
 STATES = ("done", "skipped", "failed", "pending")
@@ -58,10 +59,11 @@ def label_counts(counts: dict[str, int], *, running: bool | None) -> dict[str, i
     return labelled
 
 
-def part_bytes(dest: Path, names: Iterable[str]) -> int:
-    """Bytes in the `.part` files of `names` (missing ones count 0; links are not followed)."""
+def part_bytes(dest: Path, names: Iterable[tuple[str, int | None]]) -> int:
+    """Bytes in the `.part` files of `names` (missing ones count 0; links are not followed),
+    each with what its segments have on disk when it is split (its size says nothing)."""
     total = 0
-    for name in names:
+    for name, segments_done in names:
         if not is_clean_relative(name):
             continue  # a journal edited by hand must not make us look outside the folder
         try:
@@ -69,7 +71,7 @@ def part_bytes(dest: Path, names: Iterable[str]) -> int:
         except OSError:
             continue
         if stat.S_ISREG(info.st_mode):
-            total += info.st_size
+            total += bytes_kept(segments_done, info.st_size)
     return total
 
 

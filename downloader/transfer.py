@@ -38,6 +38,7 @@ from .options import OnExists, Options
 from .ratelimit import RateLimit, throttled
 from .request import REDIRECT_STATUSES, Requester
 from .retry import parse_retry_after
+from .segments import bytes_kept
 from .stall import StallWatch
 from .writes import (
     Block,
@@ -87,14 +88,11 @@ class Transfer:
         emit: Callable[[Event], None],
         checksums: Checksums = NO_CHECKSUMS,
     ) -> None:
-        self.requests = requests
-        self.dest = dest
+        self.requests, self.dest, self._options = requests, dest, options
+        self._journal, self._emit = journal, emit
         self._folder = str(dest)  # paths are joined as strings: pathlib costs per file add up
         self._small_writes = InlineWhileFast()
         self.budget = BufferBudget(options.chunk_size)  # every body's, split ones' too
-        self._options = options
-        self._journal = journal
-        self._emit = emit
         self.checksums = checksums  # --checksums: NAME -> digest, for each file's FileCheck
 
     def final_path(self, entry: Entry, *, create: bool = False) -> str:
@@ -109,11 +107,13 @@ class Transfer:
         return os.path.lexists(f"{self._folder}/{name}")
 
     def kept_bytes(self, entry: Entry) -> int:
-        """Bytes the entry's `.part` file keeps, for the journal; 0 when it cannot be read."""
+        """Bytes the entry's `.part` file keeps (a split one: what its segments say, it is
+        sparse), for the journal; 0 when it cannot be read."""
         try:
-            return part_size(self.part_path(entry))
+            size = part_size(self.part_path(entry))
         except OSError:
             return 0
+        return bytes_kept(self._journal.segments.done(entry.url), size)
 
     async def fetch(self, entry: Entry, received: Received, source: Source) -> Outcome:
         """One attempt at `source` (the entry's URL or a mirror, with the item's request

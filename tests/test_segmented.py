@@ -21,8 +21,10 @@ import pytest
 from downloader import FileProgress, FileRetrying, Item
 from downloader.api import run_batch
 from downloader.inputs import entries_from_urls
+from downloader.journal import read_journal
 from downloader.options import Options
 from downloader.results import Result, State
+from downloader.status import read_status
 
 from .conftest import FakeSleep, random_bytes
 from .fileserver import Fault
@@ -347,6 +349,15 @@ async def test_segments_in_the_journal_say_no_more_than_the_part_file_holds(serv
     for start, _, done in rows:
         assert 0 < done <= MiB + 100 * KiB
         assert part[start : start + done] == big[start : start + done]
+    # The .part is sparse, as long as the file: what it keeps is what its segments say.
+    kept = sum(done for *_, done in rows)
+    assert len(part) > kept == result.bytes
+    journal = read_journal(tmp_path)
+    assert journal is not None
+    try:
+        assert read_status(journal, tmp_path).bytes_partial == kept  # adl status
+    finally:
+        journal.close()
 
     [result] = await fetch([server.url("big.bin")], tmp_path, **SPLIT)
     assert (tmp_path / "big.bin").read_bytes() == big

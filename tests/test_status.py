@@ -19,6 +19,7 @@ from typer.testing import CliRunner
 from downloader import api, iter_downloads
 from downloader.cli import app
 from downloader.journal import JOURNAL_DIR, SqliteJournal, Status, read_journal
+from downloader.segments import Row
 from downloader.status import label_counts, part_bytes
 
 from .conftest import random_bytes
@@ -76,8 +77,18 @@ def test_part_bytes_counts_regular_part_files_inside_the_folder(tmp_path):
     (tmp_path / "b.part").write_bytes(b"y" * 20)
     (tmp_path / "elsewhere.part").write_bytes(b"z" * 1000)
     (tmp_path / "link.part").symlink_to(tmp_path / "elsewhere.part")
-    names = ["a", "b", "gone", "link", "../x", ".."]
+    names = [("a", None), ("b", None), ("gone", None), ("link", None), ("../x", None), ("..", 0)]
     assert part_bytes(tmp_path, names) == 120
+
+
+@pytest.mark.parametrize(
+    ("segments_done", "counted"),
+    [(None, 100), (30, 30), (0, 0), (500, 100)],  # more than the file holds: the file's size
+    ids=["not-split", "split", "split-nothing-yet", "rows-ahead-of-the-file"],
+)
+def test_a_split_part_file_counts_what_its_segments_hold(tmp_path, segments_done, counted):
+    (tmp_path / "a.part").write_bytes(b"x" * 100)  # sparse when split: its size says nothing
+    assert part_bytes(tmp_path, [("a", segments_done)]) == counted
 
 
 def test_only_rows_that_can_have_a_part_file_are_looked_at(tmp_path):
@@ -94,10 +105,25 @@ def test_only_rows_that_can_have_a_part_file_are_looked_at(tmp_path):
         }
         for name, (state, size) in rows.items():
             journal.update(journal.claim(U + name, name), state=state, size=size)
-        names = set(journal.names_with_partial_data())
+        journal.segments.save(U + "active", [Row(0, 10, 4), Row(10, 20, 3)])
+        names = dict(journal.names_with_partial_data())
     finally:
         journal.close()
-    assert names == {"active", "pending-kept", "failed-kept"}
+    assert names == {"active": 7, "pending-kept": None, "failed-kept": None}
+
+
+def test_a_journal_older_than_segments_is_read_as_it_is(tmp_path):
+    journal = SqliteJournal(tmp_path)
+    journal.update(journal.claim(U + "a", "a"), state=Status.ACTIVE)
+    journal._db.execute("DROP TABLE segments")
+    journal._db.execute("PRAGMA user_version = 1")
+    journal.close()
+    old = read_journal(tmp_path)
+    assert old is not None
+    try:
+        assert list(old.names_with_partial_data()) == [("a", None)]
+    finally:
+        old.close()
 
 
 # --- after a run: interrupted or active, .part bytes ------------------------------------------
