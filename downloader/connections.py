@@ -5,6 +5,7 @@ is no joining pass at the end); their progress goes to the journal as it reaches
 - The first connection goes on with the answer that allowed splitting, and holds the
   engine's job and host slots; the others ask for their ranges with If-Range and hold a host
   slot each (`Visit.another_connection`): `-j` counts files, `--per-host` connections.
+- Ranges are asked where the first request's redirects ended (`_get`), as aria2c does.
 - A connection whose range is done takes another (`Plan.take`: a free one, else the back
   half of the largest still to come); one that fails in a way worth retrying drops out, and
   the others take its range; the attempt fails (the engine retries, resuming every segment)
@@ -24,6 +25,7 @@ from collections.abc import Callable
 from functools import partial
 
 import aiohttp
+from yarl import URL
 
 from . import resume
 from .errors import DownloadError, HTTPStatusError, IncompleteBodyError, from_exception
@@ -68,12 +70,14 @@ class Connections:
         self._known = Validators(entry.etag, entry.last_modified)
         self._fd = -1
         self._committed = time.monotonic()
+        self._ended_at: URL | None = None  # where the first request's redirects led
 
     async def run(self, first: Segment, response: aiohttp.ClientResponse, count: int) -> Outcome:
         """Fetch every segment, the first one from `response`; check, rename."""
         entry, started = self._transfer.start(
             self._entry, response, self._plan.written, self._total
         )
+        self._ended_at = response.url
         self._entry = entry
         self._known = Validators(entry.etag, entry.last_modified)
         self._journal.update(  # all spelled out: a MemoryJournal keeps only what changes
@@ -162,7 +166,7 @@ class Connections:
         asked = range_asked(segment)
         headers = {**self._transfer.requests.identity, "Range": range_header(asked)}
         headers["If-Range"] = if_range
-        response = await self._transfer.requests.get(self._source.url, headers, self._source.policy)
+        response = await self._get(headers)
         try:
             _raise_for_status(response)
             problem = answer_problem(
@@ -174,6 +178,20 @@ class Connections:
             response.close()
             raise
         return response
+
+    async def _get(self, headers: dict[str, str]) -> aiohttp.ClientResponse:
+        """Ask where the first request's redirects ended (as aria2c does): no redirects again
+        per range, and every range from the one server they chose (mirrors behind one URL
+        may serve other versions). An error there (a signed URL that expired, say): follow
+        from the listed URL again."""
+        requests, url, policy = self._transfer.requests, self._source.url, self._source.policy
+        if self._ended_at is not None:
+            response = await requests.get(url, headers, policy, redirected_to=self._ended_at)
+            if response.status < 400:
+                return response
+            response.release()
+            self._ended_at = None
+        return await requests.get(url, headers, policy)
 
     async def _segment(self, segment: Segment, response: aiohttp.ClientResponse) -> None:
         """Receive `segment` from `response` into the `.part` file, up to its end (which

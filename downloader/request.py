@@ -205,15 +205,18 @@ class Requester:
         policy: RequestPolicy | None = None,
         *,
         method: str = "GET",
+        redirected_to: URL | None = None,
     ) -> aiohttp.ClientResponse:
         """GET `url` (or HEAD it: existing.py) with the batch's policy, or `policy` (an
-        item's, `for_item`)."""
+        item's, `for_item`); `redirected_to`: where an earlier request for `url` ended,
+        asked at once, with the headers and credentials it got by following there."""
         policy = policy or self._policy
         listed = URL(url)
         auth = policy.credentials(listed)
         # Credentials travel in our own Authorization header, hop by hop; aiohttp would
         # otherwise take the URL's userinfo as auth for every hop itself.
         target = listed.with_user(None) if listed.user is not None else listed
+        target = redirected_to or target
         if policy.referer_is_url:
             headers = {**headers, "Referer": str(target.with_fragment(None))}
         for _ in range(self._max_redirects + 1):

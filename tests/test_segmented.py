@@ -116,6 +116,46 @@ async def test_if_range_carries_last_modified_when_there_is_no_etag(server, big,
     assert [if_range for *_, if_range in server.range_requests[1:]] == [date] * 3
 
 
+def redirects_followed(server, listed: str = "/redirect/1/big.bin") -> int:
+    return sum(1 for path, _ in server.request_headers if path == listed)
+
+
+async def test_ranges_are_asked_where_the_first_requests_redirects_led(server, big, tmp_path):
+    """As aria2c: one server serves every range (mirrors behind one URL may differ), and
+    no range pays for the redirects again."""
+    [result] = await fetch([server.url("redirect/1/big.bin")], tmp_path, **SPLIT)
+
+    assert result.state is State.DONE, result.error
+    assert (tmp_path / "big.bin").read_bytes() == big
+    assert redirects_followed(server) == 1
+    assert ranges_asked(server) == ["bytes=0-", *QUARTERS[1:]]
+
+
+async def test_ranges_asked_at_another_host_carry_no_credentials(server, big, tmp_path):
+    """The first request's redirect to another host dropped the Authorization header (as
+    curl): the ranges asked there directly do not bring it back."""
+    [result] = await fetch([server.url("away/big.bin")], tmp_path, user="me:secret", **SPLIT)
+
+    assert result.state is State.DONE, result.error
+    assert (tmp_path / "big.bin").read_bytes() == big
+    sent = [(path, "Authorization" in headers) for path, headers in server.request_headers]
+    assert sent[0] == ("/away/big.bin", True)
+    assert sorted(sent[1:]) == [("/big.bin", False)] * 4
+
+
+async def test_an_error_where_the_redirects_led_follows_them_again(server, big, tmp_path):
+    """A signed URL that expired, say: the range is asked from the listed URL again."""
+    expired = Fault("status", status=403)
+    on_request(server, 2, lambda: server.fail_next("big.bin", expired))  # the first range
+
+    [result] = await fetch([server.url("redirect/1/big.bin")], tmp_path, **SPLIT)
+
+    assert result.state is State.DONE, result.error
+    assert result.attempts == 1
+    assert (tmp_path / "big.bin").read_bytes() == big
+    assert redirects_followed(server) >= 2
+
+
 @pytest.mark.parametrize(
     ("options", "why"),
     [
