@@ -216,9 +216,9 @@ class Requester:
         # Credentials travel in our own Authorization header, hop by hop; aiohttp would
         # otherwise take the URL's userinfo as auth for every hop itself.
         target = listed.with_user(None) if listed.user is not None else listed
-        target = redirected_to or target
         if policy.referer_is_url:
             headers = {**headers, "Referer": str(target.with_fragment(None))}
+        target = redirected_to or target  # the Referer stays the listed URL, as when following
         for _ in range(self._max_redirects + 1):
             trusted = policy.location_trusted or same_origin(listed, target)
             sent = policy.headers(headers, trusted=trusted, auth=auth)

@@ -123,12 +123,16 @@ def redirects_followed(server, listed: str = "/redirect/1/big.bin") -> int:
 async def test_ranges_are_asked_where_the_first_requests_redirects_led(server, big, tmp_path):
     """As aria2c: one server serves every range (mirrors behind one URL may differ), and
     no range pays for the redirects again."""
-    [result] = await fetch([server.url("redirect/1/big.bin")], tmp_path, **SPLIT)
+    listed = server.url("redirect/1/big.bin")
+    item = Item(url=listed, referer="*")  # aria2c's referer=*: the listed URL, every hop
+
+    [result] = await fetch([item], tmp_path, **SPLIT)
 
     assert result.state is State.DONE, result.error
     assert (tmp_path / "big.bin").read_bytes() == big
     assert redirects_followed(server) == 1
     assert ranges_asked(server) == ["bytes=0-", *QUARTERS[1:]]
+    assert {headers["Referer"] for _, headers in server.request_headers} == {listed}
 
 
 async def test_ranges_asked_at_another_host_carry_no_credentials(server, big, tmp_path):
