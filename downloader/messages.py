@@ -143,11 +143,13 @@ class Outbox:
 
     def __init__(self, writer: asyncio.StreamWriter) -> None:
         self._writer = writer
+        # Kept: asyncio.get_running_loop() costs a getpid() system call each time (3.11).
+        self._loop = asyncio.get_running_loop()
         self._pending: list[Message] = []
 
     def put(self, message: Message) -> None:
         if not self._pending:
-            asyncio.get_running_loop().call_soon(self.flush)
+            self._loop.call_soon(self.flush)
         self._pending.append(message)
 
     def flush(self) -> None:

@@ -63,6 +63,7 @@ class ProcessPool:
         jobs: int,
     ) -> None:
         self._apply, self._emit = apply, emit
+        self._loop = asyncio.get_running_loop()  # (each call of it is a getpid() in 3.11)
         self._own = asyncio.Semaphore(own)  # this process's share of -j
         self._own_share, self._jobs = own, jobs
         self._workers: list[_Worker] = []
@@ -106,7 +107,7 @@ class ProcessPool:
         if not live:
             raise WorkerLost("no worker process is left")  # this process takes it (`local`)
         worker = min(live, key=lambda w: len(w.pending) / w.jobs)
-        answer = worker.pending[order.id] = asyncio.get_running_loop().create_future()
+        answer = worker.pending[order.id] = self._loop.create_future()
         worker.outbox.put(order)
         try:
             return await answer

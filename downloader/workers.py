@@ -178,6 +178,7 @@ async def _take_orders(
     # This worker's share of -j: the coordinator keeps a few more orders queued here than
     # run, so that a file finishing is followed at once by the next, not after a round trip.
     slots = asyncio.Semaphore(runner.jobs)
+    loop = asyncio.get_running_loop()  # once: each call is a getpid() system call (3.11)
 
     async def answer(order: Order) -> None:
         async with slots:
@@ -188,7 +189,7 @@ async def _take_orders(
         while True:
             for message in messages:
                 if isinstance(message, Order):
-                    tasks[message.id] = task = asyncio.create_task(answer(message))
+                    tasks[message.id] = task = loop.create_task(answer(message))
                     task.add_done_callback(functools.partial(_forget, tasks, message.id))
                 elif isinstance(message, Cancel) and message.id in tasks:
                     tasks[message.id].cancel()

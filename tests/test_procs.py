@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from downloader import Item, Notice, download_all
+from downloader import FileFinished, FileProgress, FileStarted, Item, Notice, download_all
 from downloader.cli import app
 from downloader.errors import OptionsError
 from downloader.journal import JOURNAL_DIR
@@ -83,6 +83,23 @@ def files_in(out: Path) -> dict[str, bytes]:
     }
 
 
+def events_by_url(events: list, out: Path) -> dict[str, list[tuple]]:
+    """Each file's events in order, with what they say (paths relative to `out`)."""
+    seen: dict[str, list[tuple]] = {}
+    for event in events:
+        if isinstance(event, FileStarted):
+            said: tuple = ("started", event.path.relative_to(out), event.offset, event.total)
+        elif isinstance(event, FileProgress):
+            said = ("progress", event.nbytes, event.done, event.total)
+        elif isinstance(event, FileFinished):
+            said = ("finished", event.result.state, event.result.bytes)
+        else:
+            continue
+        url = event.result.url if isinstance(event, FileFinished) else event.url
+        seen.setdefault(url, []).append(said)
+    return seen
+
+
 def forbid_local_fetch(monkeypatch) -> None:
     """From now on every attempt goes to a worker: the coordinator downloads nothing itself
     (its own Transfer.fetch fails the test; workers are other processes, the patch does not
@@ -98,7 +115,8 @@ def forbid_local_fetch(monkeypatch) -> None:
 async def test_two_processes_make_the_files_and_names_of_one(server, tmp_path, monkeypatch):
     urls = serve_paths(server)
     one, two = tmp_path / "one", tmp_path / "two"
-    single = await download_all(urls, one, jobs=4)
+    alone: list = []
+    single = await download_all(urls, one, jobs=4, on_event=alone.append)
 
     forbid_local_fetch(monkeypatch)
     events: list = []
@@ -115,6 +133,8 @@ async def test_two_processes_make_the_files_and_names_of_one(server, tmp_path, m
     assert status.exit_code == 0, status.output
     assert f"{len(PATHS)} done, 0 skipped, 0 failed" in status.stdout
     assert not [e for e in events if isinstance(e, Notice)]
+    # Each file's events as one process makes them, relayed from the worker that made them.
+    assert events_by_url(events, two) == events_by_url(alone, one)
     assert {type(e).__name__ for e in events} >= {"FileStarted", "FileProgress", "FileFinished"}
 
 
