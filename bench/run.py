@@ -64,7 +64,7 @@ from targets import (
     verdict_lines,
     wall_ratio_verdicts,
 )
-from tools import TOOLS, Batch, Tool, pick_variants
+from tools import TOOLS, Batch, Tool, adl_status_problem, pick_variants
 
 BENCH = Path(__file__).resolve().parent
 DEFAULT_JSON = BENCH / "results" / "latest.json"
@@ -161,7 +161,7 @@ def bench_corpus(b: Bench, c: Corpus, tools: list[Tool]) -> dict:
             run,
             files=c.count,
             nbytes=c.total_bytes,
-            verify=lambda out: corpora.verify_corpus(b.root, c, out),
+            verify=lambda out, tool=tool: _verify(b, c, tool, out),
         )
         for run in range(1, b.runs + 1)  # interleaved: every tool once per round
         for tool in round_order(tools, c.name, run)
@@ -183,6 +183,14 @@ def bench_corpus(b: Bench, c: Corpus, tools: list[Tool]) -> dict:
         "samples": samples,
         "targets": [v for v in verdicts if v is not None],
     }
+
+
+def _verify(b: Bench, c: Corpus, tool: Tool, out: Path) -> str | None:
+    """The output byte for byte; for adl, its journal too (`adl status`: every file done)."""
+    wrong = corpora.verify_corpus(b.root, c, out)
+    if wrong is None and tool.family == "adl":
+        wrong = adl_status_problem(out, c.count)
+    return wrong
 
 
 # --- main ---------------------------------------------------------------------------------------

@@ -7,6 +7,7 @@
 - issue 14 (big files): adl --split 8 against --split 1 and aria2c -x8 -s8 on one file from
   a server capping each connection; what the server sent for a split download killed with
   SIGKILL and run again; --limit-rate 30M's wall time.
+- issue 15 (worker processes): adl --procs 2 against --procs 1 on the many corpus.
 - issue 5/13's memory over the list length is judged in report.py (memory_verdict).
 
 A target is judged only on correct runs that measured what it needs; otherwise its line says
@@ -32,13 +33,16 @@ PEAK_RSS_MIB = {"conc64": 80.0, "conc64slow": 80.0, "conc500": 60.0}
 FLAT_FROM = 10_000  # URLs: RSS at every later sample within FLAT_GROWTH of the one here
 FLAT_GROWTH = 0.10
 STARTUP_S = 0.1
-# corpus -> (numerator tool, denominator tool, limit, at_least): a ratio of median wall times.
-# split: --split 8 at least 3x faster than one connection; no slower than 1.5 x aria2c -x8 -s8.
+# corpus -> (issue, numerator tool, denominator tool, limit, at_least): a ratio of median wall
+# times. split: --split 8 at least 3x faster than one connection; no slower than 1.5 x aria2c
+# -x8 -s8. procs: --procs 2 at least 1.3x the files/s of --procs 1 (the same files: the ratio
+# of wall times is that of files/s).
 WALL_RATIOS = {
     "split": (
-        ("adl-split1", "adl-split8", 3.0, True),
-        ("adl-split8", "aria2c-x8", 1.5, False),
+        (14, "adl-split1", "adl-split8", 3.0, True),
+        (14, "adl-split8", "aria2c-x8", 1.5, False),
     ),
+    "procs": ((15, "adl-procs1", "adl-procs2", 1.3, True),),
 }
 # corpus -> (tool, its --limit-rate in bytes/s, how far off the expected wall time it may be)
 RATE_LIMITED = {"ratelimit": ("adl-limit30M", 30 * MiB, 0.10)}
@@ -121,15 +125,16 @@ def rss_verdict(corpus: str, rows: list[Row]) -> Verdict | None:
 
 
 def wall_ratio_verdicts(corpus: str, rows: list[Row]) -> list[Verdict]:
-    """Issue 14's split targets: ratios of two tools' median wall times (start-up included)."""
+    """Issue 14's split and issue 15's procs targets: ratios of two tools' median wall times
+    (start-up included)."""
     verdicts = []
-    for slower, faster, limit, at_least in WALL_RATIOS.get(corpus, ()):
+    for issue, slower, faster, limit, at_least in WALL_RATIOS.get(corpus, ()):
         a, b = _row(rows, slower), _row(rows, faster)
         ratio = a.wall_s / b.wall_s if a and b else None
         absent = " and ".join(t for t, r in ((slower, a), (faster, b)) if r is None)
         missing = f"{absent}: no correct run" if absent else ""
         what = f"{slower} / {faster} wall time"
-        verdicts.append(Verdict(14, what, ratio, limit, at_least, "x", missing))
+        verdicts.append(Verdict(issue, what, ratio, limit, at_least, "x", missing))
     return verdicts
 
 

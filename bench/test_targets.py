@@ -5,11 +5,13 @@ Not in the project's suite (testpaths = tests): `python -m pytest bench/test_tar
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import corpus as corpora
 import pytest
 import server
+import tools
 from adl_only import rss_curve
 from report import Row
 from split_kill import KilledRun, judge, kill_after_s, sent_bytes
@@ -127,6 +129,18 @@ def test_a_corpus_may_borrow_the_first_of_its_owners_files(name, owner, files):
 )
 def test_split_verdicts(rows, ok):
     assert [v.ok for v in wall_ratio_verdicts("split", rows)] == ok
+
+
+@pytest.mark.parametrize(
+    ("procs1", "procs2", "ok"),
+    [(3.0, 2.3, True), (3.0, 2.4, False), (3.0, None, None)],  # 1.30x, 1.25x, procs2 failed
+)
+def test_procs_verdict(procs1, procs2, ok):
+    rows = [row("adl-procs1", procs1)]
+    if procs2 is not None:
+        rows.append(row("adl-procs2", procs2))
+    [verdict] = wall_ratio_verdicts("procs", rows)
+    assert verdict.ok is ok and verdict.issue == 15
 
 
 @pytest.mark.parametrize(
@@ -248,3 +262,14 @@ def test_only_the_capped_location_is_rate_limited_and_logged(tmp_path):
     assert "access_log off;" in http and "limit_rate" not in http
     block = capped.split("}", 1)[0]
     assert "limit_rate 40m;" in block and f"access_log {tmp_path}/capped-access.log" in block
+
+
+# --- the tools' environment ---------------------------------------------------------------
+
+
+def test_tools_run_without_proxies_and_write_their_bytecode(monkeypatch):
+    monkeypatch.setenv("PYTHONDONTWRITEBYTECODE", "1")  # this sandbox sets it
+    monkeypatch.setenv("HTTPS_PROXY", "http://elsewhere:3128")
+    env = tools.child_env()
+    assert "PYTHONDONTWRITEBYTECODE" not in env and "HTTPS_PROXY" not in env
+    assert env["PYTHONPATH"].split(os.pathsep)[0] == str(tools.REPO)
