@@ -7,9 +7,12 @@ import contextlib
 import os
 import random
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from downloader.journal import MemoryJournal, SqliteJournal
 
 from .fileserver import FileServer
 
@@ -30,6 +33,16 @@ async def serving():
         yield files
     finally:
         await files.close()
+
+
+@pytest.fixture(params=["sqlite", "memory"])
+def journal(request, tmp_path) -> Iterator[SqliteJournal | MemoryJournal]:
+    """The journal on disk and in memory (--no-journal): they share one surface."""
+    j = SqliteJournal(tmp_path) if request.param == "sqlite" else MemoryJournal()
+    try:
+        yield j
+    finally:
+        j.close()
 
 
 @pytest.fixture

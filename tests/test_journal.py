@@ -8,7 +8,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -25,15 +25,6 @@ from downloader.journal import (
 )
 
 U = "http://127.0.0.1/"
-
-
-@pytest.fixture(params=["sqlite", "memory"])
-def journal(request, tmp_path) -> Iterator[SqliteJournal | MemoryJournal]:
-    j = SqliteJournal(tmp_path) if request.param == "sqlite" else MemoryJournal()
-    try:
-        yield j
-    finally:
-        j.close()
 
 
 def claim_all(journal, pairs: list[tuple[str, str]], taken: Callable[[str], bool] | None = None):

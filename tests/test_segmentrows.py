@@ -4,24 +4,12 @@ dropped when a file is done, keyed by the masked URL; in memory for --no-journal
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
 
-import pytest
-
-from downloader.journal import JOURNAL_DIR, MemoryJournal, SqliteJournal
+from downloader.journal import JOURNAL_DIR, SqliteJournal
 from downloader.segments import Row
 
 U = "http://127.0.0.1/big.iso"
 ROWS = [Row(0, 100, 40), Row(100, 200, 0)]
-
-
-@pytest.fixture(params=["sqlite", "memory"])
-def journal(request, tmp_path) -> Iterator[SqliteJournal | MemoryJournal]:
-    j = SqliteJournal(tmp_path) if request.param == "sqlite" else MemoryJournal()
-    try:
-        yield j
-    finally:
-        j.close()
 
 
 def test_rows_saved_are_loaded_until_dropped(journal):
