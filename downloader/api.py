@@ -24,8 +24,8 @@ from typing import Any, Literal
 
 import aiohttp
 
-from .coordinator import check_pool_options, engine_options, transfer_for
-from .engine import Engine, Sleep
+from .coordinator import check_pool_options, engine_for
+from .engine import Sleep
 from .errors import DamagedJournalError, OptionsError
 from .events import Event, Notice
 from .inputs import ListEntry, entries_from_urls
@@ -38,6 +38,7 @@ from .ratelimit import Limits
 from .request import Requester, RequestPolicy
 from .results import BatchResult, Result
 from .session import open_session
+from .transfer import Transfer
 
 
 async def download_all(
@@ -173,12 +174,15 @@ async def run_batch(
     policy: RequestPolicy | None = None,
     checksums: Checksums | None = None,
     limits: Limits | None = None,
+    progress_events: bool = True,
 ) -> AsyncGenerator[Result, None]:
     """The batch behind both entry points (and the CLI), on already-parsed list entries.
     `sleep` is a seam for tests: backoff waits go through it. `policy`: what requests carry,
     and `checksums`: the --checksums file's table, when the caller has checked them already
     (else they are made from `options` here), and `limits`: the byte budgets, a seam for
-    tests (a fake clock). An exception raised by `on_event` stops the batch (transfers
+    tests (a fake clock). Without `progress_events` (nothing draws them), worker processes
+    send no FileStarted or FileProgress: one FileProgress comes as each of their files
+    ends, with the bytes it received. An exception raised by `on_event` stops the batch (transfers
     cancelled, journal flushed) and is raised here."""
     check_pool_options(options, session)
     emit = _carried(on_event) if on_event is not None else _ignore
@@ -188,7 +192,16 @@ async def run_batch(
     try:
         limits = limits or Limits(options.limit_rate)
         batch = _run(
-            entries, prepare_dest(dest), options, policy, checksums, emit, session, sleep, limits
+            entries,
+            prepare_dest(dest),
+            options,
+            policy,
+            checksums,
+            emit,
+            session,
+            sleep,
+            limits,
+            progress_events,
         )
         async with aclosing(batch):  # a caller that stops early stops the transfers now
             async for result in batch:
@@ -210,6 +223,7 @@ async def _run(
     session: aiohttp.ClientSession | None,
     sleep: Sleep | None,
     limits: Limits,
+    progress_events: bool,
 ) -> AsyncGenerator[Result, None]:
     journal = _journal_or_memory(folder, options, emit)
     committer = asyncio.create_task(_commit_on_a_timer(journal))
@@ -222,28 +236,20 @@ async def _run(
             AsyncExitStack() as stack,
         ):
             requester = Requester(http, policy, max_redirects=options.max_redirects)
-            transfers = transfer_for(
-                requester,
-                folder,
-                options,
-                journal,
-                emit,
-                checksums,
-                policy=policy,
-                jar=http.cookie_jar,
-                limits=limits,
-            )
-            transfer = await stack.enter_async_context(transfers)  # workers, with procs/cluster
-            items = _aiter(entries)
-            engine = Engine(
+            transfer = Transfer(requester, folder, options, journal, emit, checksums)
+            engines = engine_for(
                 transfer,
                 journal,
-                engine_options(options),
+                options,
                 emit,
+                jar=http.cookie_jar,
                 policy=policy,
                 limits=limits,
                 sleep=sleep or asyncio.sleep,
+                progress=progress_events,
             )
+            engine = await stack.enter_async_context(engines)  # workers, with procs/cluster
+            items = _aiter(entries)
             results = engine.run(items)
             # Both generators closed here and now, in this order: left to the garbage
             # collector, a list reader would be closed later, in a task of its own.

@@ -6,6 +6,7 @@ It parses flags, picks renderers, runs the batch and maps the outcome to an exit
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -80,10 +81,6 @@ def get(
     cluster: flags.Cluster = None,
 ) -> None:
     settings = {name: value for name, value in locals().items() if name in Options.names()}
-    if procs > 1 and cluster is None and limit_rate is None:  # imports overlap ours (spawn.py)
-        from .spawn import prestart
-
-        prestart(min(procs, jobs) - 1)  # this process is one of them
     from . import castore
 
     castore.import_aiohttp()  # before api.py imports it: its CA store read aside
@@ -117,6 +114,7 @@ def get(
         usage_error(str(exc))
     if insecure:
         print("adl: warning: --insecure: TLS certificates are not verified", file=sys.stderr)
+    _fork_workers(options)
     try:
         code = run_get(
             lists, folder, options, policy, table, quiet=quiet, debug=debug, json_lines=json_lines
@@ -124,6 +122,20 @@ def get(
     finally:
         lists.close()
     raise typer.Exit(code)
+
+
+def _fork_workers(options: Options) -> None:
+    """--procs: the workers, forked now that this process has imported all they run and
+    before it starts a thread (the CA store's is waited for) or an event loop (spawn.py)."""
+    from . import castore
+    from .coordinator import pooled
+    from .lanes import lane_count
+    from .spawn import fork_ahead
+
+    if pooled(options) and options.cluster is None:
+        with contextlib.suppress(Exception):  # raised again where the session opens
+            castore.ready()
+        fork_ahead(lane_count(options, options.procs) - 1)  # and this process (lanes.py)
 
 
 def _rate(flag: str, text: str | None) -> int | None:

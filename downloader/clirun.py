@@ -124,7 +124,15 @@ async def _batch(
     try:
         from .api import run_batch
 
-        results = run_batch(entries, folder, options, on_event, policy=policy, checksums=checksums)
+        results = run_batch(
+            entries,
+            folder,
+            options,
+            on_event,
+            policy=policy,
+            checksums=checksums,
+            progress_events=renderer.shows_progress,
+        )
         async with contextlib.aclosing(results):
             async for _ in results:
                 pass

@@ -1,17 +1,20 @@
-"""--cluster: attempts run as Dask tasks, on the workers of a `dask scheduler`.
+"""--cluster: files run as Dask tasks, on the workers of a `dask scheduler`.
 
-The coordinator (coordinator.py) is the same as with --procs; only the way its orders
-travel differs. Orders made within BATCH_SECONDS of each other go together, as one plain
-function call (`run_orders`) submitted to the cluster; it runs its own event loop and
-session on whichever worker Dask picks and returns, in order, the journal changes, the
-events and the outcome of each order. So progress arrives a batch at a time.
+The coordinator (coordinator.py) is the same as with --procs; only the way its files
+travel differs. Each Dask worker is a lane (lanes.py: its shares of -j and --per-host) that
+runs one task at a time: the files handed to a lane while its task runs go together as its
+next task, one plain function call (`run_work`). That call runs a worker's engine
+(workers.py) in an event loop and session kept by its thread from task to task, and
+returns, in order, the journal changes, the events and the Result of each file. So
+progress arrives a task at a time, and what one lane learns (a host paused, a full disk)
+goes with the next task of each other lane.
 
 - The output folder must be one folder shared by every worker (NFS, a cluster file
   system), at the same path: at the start each worker writes a probe file into it, which
   the coordinator must then see (`probe`); otherwise the batch does not start (exit 2).
 - A task whose worker is lost is run again, by Dask itself or, once Dask gives up on it, by
   the coordinator. Either way a file an earlier run of the task finished is not fetched
-  again: another file holds its final name than when it was ordered (workers.py).
+  again: another file holds its final name than when it was named (workers.py).
 
 `distributed` is imported only here, and only for --cluster (the `adl[dask]` extra).
 """
@@ -24,93 +27,94 @@ import os
 import secrets
 import socket
 import threading
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from .cookies import FileCookie
-from .coordinator import WorkerLost
+from .coordinator import Coordinator
 from .errors import OptionsError
 from .journal import JOURNAL_DIR
-from .messages import Cookies, Finished, Message, Order, Setup
+from .messages import Cookies, DiskFull, HostPaused, Message, Setup, Work
+from .options import Options
 from .session import loop_factory
-from .workers import open_runner
+from .workers import WorkerEngine, open_lane, run_lane
 
-BATCH_SECONDS = 0.05  # orders made within this long of each other go as one task
+BATCH_SECONDS = 0.05  # a lane's first files wait this long for others to go with them
+
+
+class _Lane:
+    """One lane's files waiting for its next task, and the task running."""
+
+    def __init__(self, setup: Setup) -> None:
+        self.setup = setup
+        self.waiting: list[Message] = []
+        self.task: asyncio.Task[None] | None = None
 
 
 class DaskPool:
     runs_twice = True  # Dask runs a lost worker's task again by itself
 
-    def __init__(self, client: Any, setup: Setup, apply: Callable[[Message], None], size: int):
-        self._client, self._setup, self._apply = client, setup, apply
-        self._batch_size = size
-        self._waiting: list[tuple[Order, asyncio.Future[Finished]]] = []
-        self._timer: asyncio.TimerHandle | None = None
-        self._batches: set[asyncio.Task[None]] = set()
+    def __init__(self, client: Any, workers: int, coordinator: Coordinator) -> None:
+        self._client, self.workers = client, workers
+        self._coordinator = coordinator
+        self._lanes: dict[int, _Lane] = {}
         self._cookies: list[FileCookie] = []
 
     @classmethod
-    async def start(
-        cls, cluster: object, setup: Setup, apply: Callable[[Message], None], emit
-    ) -> DaskPool:
-        client = await connect(cluster, setup.options.connect_timeout)
+    async def connect(cls, setup: Setup, coordinator: Coordinator) -> DaskPool:
+        options = setup.options
+        assert options.cluster is not None
+        client = await connect(options.cluster, options.connect_timeout)
         try:
-            workers = await probe(client, Path(setup.dest), setup.options.connect_timeout)
+            workers = await probe(client, Path(setup.dest), options.connect_timeout)
         except BaseException:
             await client.close()
             raise
-        return cls(client, setup, apply, max(1, setup.options.jobs // workers))
+        return cls(client, workers, coordinator)
 
-    def local(self) -> None:
-        return None  # the coordinator of a cluster only coordinates
+    async def start(self, setup: Setup, lanes: dict[int, Options]) -> None:
+        self._lanes = {n: _Lane(setup._replace(options=options)) for n, options in lanes.items()}
 
-    async def fetch(self, order: Order) -> Finished:
-        answer = asyncio.get_running_loop().create_future()
-        self._waiting.append((order, answer))
-        if len(self._waiting) >= self._batch_size:
-            self._submit()
-        elif self._timer is None:
-            self._timer = asyncio.get_running_loop().call_later(BATCH_SECONDS, self._submit)
-        return await answer  # (a task on the cluster cannot be stopped half-way)
+    def alive(self, lane: int) -> bool:
+        return True  # a lane is not a machine: Dask runs its tasks wherever it can
 
-    def _submit(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        batch, self._waiting = self._waiting, []
-        task = asyncio.create_task(self._run(batch))
-        self._batches.add(task)
-        task.add_done_callback(self._batches.discard)
+    def send(self, lane: int, message: Message) -> None:
+        ahead = self._lanes[lane]
+        ahead.waiting.append(message)
+        if ahead.task is None:
+            ahead.task = asyncio.create_task(self._run(lane, ahead))
 
-    async def _run(self, batch: list[tuple[Order, asyncio.Future[Finished]]]) -> None:
-        answers = {order.id: answer for order, answer in batch if not answer.done()}
-        if not answers:
-            return
-        orders = [order for order, _ in batch if order.id in answers]
+    async def _run(self, lane: int, ahead: _Lane) -> None:
+        """The lane's tasks, one at a time, while files wait for it."""
         try:
-            messages = await self._client.submit(run_orders, self._setup, orders, pure=False)
-        except Exception as exc:  # the worker was lost too often (KilledWorker), or the link
-            for answer in answers.values():
-                if not answer.done():
-                    answer.set_exception(WorkerLost(f"Dask task failed: {exc}"))
+            await asyncio.sleep(BATCH_SECONDS)
+            while ahead.waiting:
+                batch, ahead.waiting = ahead.waiting, []
+                await self._submit(lane, ahead.setup, batch)
+        finally:
+            ahead.task = None
+
+    async def _submit(self, lane: int, setup: Setup, batch: list[Message]) -> None:
+        ids = {message.id for message in batch if type(message) is Work}
+        try:
+            said = await self._client.submit(run_work, setup, batch, pure=False)
+        except Exception:  # lost too often (KilledWorker), or the link: hand them out again
+            self._coordinator.lost(lane, ids)
             return
-        for message in messages:
-            if isinstance(message, Finished):
-                answer = answers.pop(message.id)
-                if not answer.done():
-                    answer.set_result(message)
-            elif isinstance(message, Cookies):
+        for message in said:
+            if type(message) is Cookies:
                 self._cookies.extend(message.cookies)
             else:
-                self._apply(message)
+                self._coordinator.take(lane, message)
 
     async def close(self) -> list[FileCookie]:
-        for task in list(self._batches):
+        tasks = [lane.task for lane in self._lanes.values() if lane.task is not None]
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*self._batches, return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
         with contextlib.suppress(Exception):  # best effort: workers may be gone
-            await self._client.run(close_lanes, self._setup.dest, on_error="ignore")
+            dest = next(iter(self._lanes.values())).setup.dest
+            await self._client.run(close_lanes, dest, on_error="ignore")
         await self._client.close()
         return self._cookies
 
@@ -169,61 +173,63 @@ def write_probe(dest: str, token: str) -> str:
     return name
 
 
-def run_orders(setup: Setup, orders: list[Order]) -> list[Message]:
-    """On a worker, as a Dask task: run the orders; what they did, in order."""
-    thread = threading.get_ident()
-    lane = _lanes.get(thread)
-    if lane is None or lane.setup != setup:
-        if lane is not None:
-            lane.close()
-        lane = _lanes[thread] = _Lane(setup)
-    return lane.run(orders)
+def run_work(setup: Setup, batch: list[Message]) -> list[Message]:
+    """On a worker, as a Dask task: run the batch's files; what they did, in order."""
+    key = (threading.get_ident(), setup.options, setup.dest)
+    lane = _engines.get(key)
+    if lane is None:
+        lane = _engines[key] = _LaneEngine(setup)
+    return lane.run(batch)
 
 
 def close_lanes(dest: str) -> None:
-    """On a worker, at the end of a batch: close its lanes (their sessions, connections),
+    """On a worker, at the end of a batch: close its engines (their sessions, connections),
     in a thread of their own (Dask runs this in its own event loop's thread)."""
-    for thread, lane in list(_lanes.items()):
-        if lane.setup.dest == dest:
+    for key, lane in list(_engines.items()):
+        if key[2] == dest:
             closing = threading.Thread(target=lane.close)
             closing.start()
             closing.join()
-            _lanes.pop(thread, None)
+            _engines.pop(key, None)
 
 
-_lanes: dict[int, _Lane] = {}  # by worker thread: a thread runs one task at a time
+# By worker thread and lane: a thread runs one task at a time.
+_engines: dict[tuple[int, Options, str], _LaneEngine] = {}
 
 
-class _Lane:
-    """A worker thread's event loop and session for one batch's tasks, kept from task to
-    task: a loop, a session and connections made afresh for each task of a few files
-    cost more than the files (a thread of a Dask worker runs one task at a time)."""
+class _LaneEngine:
+    """A worker thread's event loop, session and engine for one lane's tasks, kept from
+    task to task: made afresh for each task of a few files, they would cost more than
+    the files."""
 
     def __init__(self, setup: Setup) -> None:
         self.setup = setup
         self._lock = threading.Lock()  # a task, or `close` from another thread
         self._said: list[Message] = []
         self._loop = asyncio.Runner(loop_factory=loop_factory())
-        opened = open_runner(setup.options, Path(setup.dest), self._say, _nothing)
-        self._opened = opened
-        self._runner = self._loop.run(opened.__aenter__())
+        self._opened = open_lane(setup, self._said_append, _nothing)
+        self._engine: WorkerEngine = self._loop.run(self._opened.__aenter__())
 
-    def _say(self, message: Message) -> None:
+    def _said_append(self, message: Message) -> None:
         self._said.append(message)
 
-    def run(self, orders: list[Order]) -> list[Message]:
+    def run(self, batch: list[Message]) -> list[Message]:
         with self._lock:
             self._said = []
-            self._loop.run(self._run(orders))
+            self._loop.run(self._run(batch))
             return self._said
 
-    async def _run(self, orders: list[Order]) -> None:
-        async def one(order: Order) -> None:
-            self._say(await self._runner.run(order))
-
-        await asyncio.gather(*(one(order) for order in orders))
+    async def _run(self, batch: list[Message]) -> None:
+        inbox: asyncio.Queue = asyncio.Queue()
+        for message in batch:
+            if type(message) is Work:
+                inbox.put_nowait(self._engine.take(message))
+            elif isinstance(message, HostPaused | DiskFull):
+                self._engine.heard(message)
+        inbox.put_nowait(None)
+        await run_lane(self._engine, inbox)
         if self.setup.options.save_cookies is not None:
-            self._say(Cookies(self._runner.cookies()))
+            self._said.append(Cookies(self._engine.cookies()))
 
     def close(self) -> None:
         with self._lock:

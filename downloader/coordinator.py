@@ -1,19 +1,19 @@
-"""The coordinator of --procs and --cluster: one engine, attempts run by workers.
+"""The coordinator of --procs and --cluster: one list, one journal, engines in workers.
 
-The seam is `Transfer.fetch`, one attempt at one file. Everything around it stays in this
-process, as with one process: the list read lazily, naming and the journal (the one
-writer), retries and their backoff, mirrors, per-host caps, host health, events and
-Results. Only the attempt itself — the request, the body streamed to `.part`, the check
-and the rename — runs in a worker (workers.py), which sends back the journal changes and
-the events it makes on the way (messages.py). So the files and names are those a single
-process makes, a rerun resumes whatever the number of workers, and `-j`, `--per-host` and
-a host's backoff hold across all workers: they are the engine's, and the engine is here.
+The coordinator reads the list lazily, names and claims each file in the journal (the one
+writer), and hands it — its list line and journal entry, the resume state — to a worker
+(`Work`, messages.py). Each worker runs an engine of its own (workers.py): attempts,
+retries and backoff, mirrors, its lane's share of -j and --per-host (lanes.py). It sends
+back the journal changes its transfers make, the events, and each file's Result, which
+the coordinator records, emits and yields. So the files and names are those a single
+process makes, a rerun resumes whatever the number of workers, and `adl status` reads
+one journal. A host paused by a 429 and a full disk are passed on to every worker.
 
-Workers are processes on this machine (procpool.py) or a Dask cluster (cluster.py); an
-attempt whose worker is lost is ordered again from another, resuming from its `.part`
-with the validators the lost worker had sent. With --procs this process downloads too
-(its share of -j), and so does a split download (segmented.py: its connections share
-one .part and its segment rows). --limit-rate keeps one process: one byte budget cannot
+Workers are processes on this machine (procpool.py) or Dask tasks (cluster.py): a pool
+of lanes. The work of a lane that is lost is handed to the others (`lost`), resuming
+from its `.part` with the validators the lost worker had sent; a file it had finished is
+not fetched again (`workers.finished_before`). With no lane left, this process runs the
+rest itself, as with one process. --limit-rate keeps one process: one byte budget cannot
 be shared between processes exactly (a file's own max-download-limit= goes with it).
 """
 
@@ -21,233 +21,354 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import itertools
 import time
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, cast
 
 from aiohttp.abc import AbstractCookieJar
 
 from .cookies import FileCookie, load_into
+from .engine import Engine
 from .errors import DownloadError, OptionsError
-from .events import Event, FileStarted, Notice
-from .integrity import Checksums
+from .events import Event, FileFinished, FileProgress, FileStarted, Notice
+from .hosts import Sleep, Visit, host_of
+from .inputs import ListEntry
 from .journal import Entry, Journal, Status
+from .lanes import OWN_WEIGHT, lane_count, lane_options, lanes_for_host
 from .messages import (
-    Finished,
+    DiskFull,
+    Done,
+    Flush,
+    HostPaused,
     Message,
-    Order,
     Progressed,
     Relayed,
+    Renamed,
+    SegmentRows,
     Setup,
     Started,
     Update,
-    error_from_wire,
+    Work,
     event_from_wire,
-    identity,
-    policy_to_wire,
+    result_from_wire,
 )
-from .mirrors import Source
 from .options import OnExists, Options
 from .ratelimit import Limits
-from .request import Requester, RequestPolicy
-from .transfer import Outcome, Received, Transfer
-from .writes import unlink
+from .request import RequestPolicy
+from .results import Result, State
+from .transfer import Transfer
+from .workers import RelayedHosts, finished_before
+from .writes import identity, unlink
 
-LOST_AT_MOST = 3  # an attempt whose worker is lost this often fails (no endless loop)
-
-
-class WorkerLost(Exception):
-    """The worker running an order ended (or its Dask task failed) before answering."""
+LOST_AT_MOST = 3  # a file whose worker is lost this often fails (no endless loop)
 
 
 class Pool(Protocol):
-    runs_twice: bool  # an order may run again without the coordinator knowing (Dask)
+    """Lanes that run Work: worker processes, or Dask tasks one at a time per lane."""
 
-    async def fetch(self, order: Order) -> Finished:
-        """Run `order` on a worker; WorkerLost when that worker is lost first."""
+    runs_twice: bool  # Work may run again without the coordinator knowing (Dask)
+
+    async def start(self, setup: Setup, lanes: dict[int, Options]) -> None:
+        """Start a worker for each of `lanes` (by lane number), told its options."""
         ...
+
+    def send(self, lane: int, message: Message) -> None:
+        """Give the lane `message` (Work, or news from another lane)."""
+        ...
+
+    def alive(self, lane: int) -> bool: ...
 
     async def close(self) -> list[FileCookie]:
         """Stop the workers; the cookies they had (for --save-cookies)."""
         ...
 
-    def local(self) -> asyncio.Semaphore | None:
-        """This process's own share of -j, when it has room for one more attempt."""
-        ...
+
+@dataclass(eq=False, slots=True)
+class _Out:
+    """A file handed to a lane, not yet answered."""
+
+    work: Work
+    lane: int
+    result: asyncio.Future[Result]
+    lost: int = 0  # lanes lost while it ran
+
+
+class Coordinator(Engine):
+    """The engine of --procs and --cluster (see the module's doc): `_start` hands a file
+    to a lane, and what lanes report comes to `take` and `lost`."""
+
+    pool: Pool
+    _hosts: RelayedHosts
+    progress = True  # workers send each file's FileStarted and FileProgress events
+    _lanes: list[Options]  # each lane's options: its shares (lanes.py)
+    _load: list[int]  # files handed to each lane and not answered
+    _out: dict[int, _Out]  # by Work id
+
+    async def start(self, setup: Setup) -> None:
+        """Start the lanes: with --procs this process's own (lane 0) and worker processes,
+        with --cluster a lane per Dask worker."""
+        self._ids = itertools.count()
+        self._out = {}
+        self._paths: dict[str, tuple[str, Path]] = {}  # url -> its FileStarted's path
+        self._loop = asyncio.get_running_loop()  # (each call of it is a getpid() in 3.11)
+        options = self._options
+        if options.cluster is not None:
+            from .cluster import DaskPool
+
+            cluster = await DaskPool.connect(setup, self)
+            pool: Pool = cluster
+            self._own: int | None = None  # the coordinator of a cluster only coordinates
+            self._lanes = lane_options(options, lane_count(options, cluster.workers))
+        else:
+            from .procpool import ProcessPool
+
+            pool = ProcessPool(self, self._emit)
+            self._own = 0
+            self._lanes = lane_options(options, lane_count(options, options.procs), OWN_WEIGHT)
+        own = self._lanes[0]  # (with a cluster, the lane of files run here when none is left)
+        slots = asyncio.Semaphore(own.jobs)
+        tell = lambda news: self._tell_others(self._own, news)  # noqa: E731
+        self._hosts = RelayedHosts(own.per_host, slots, self._sleep, send=tell)
+        self._load = [0] * len(self._lanes)
+        self.pool = pool
+        remote = {n: lane for n, lane in enumerate(self._lanes) if n != self._own}
+        await pool.start(setup, remote)
+
+    def _window(self) -> int:
+        # Each lane's engine has twice its share of -j running or queued, and as much again
+        # waits in its inbox: the next files are there when some end, not a round trip
+        # (and a frame's wait, FRAME_SECONDS) away.
+        return 6 * self._options.jobs
+
+    def _start(self, item: ListEntry, entry: Entry) -> asyncio.Future[Result]:
+        future: asyncio.Future[Result] = self._loop.create_future()
+        self._in_flight[item.url] = future
+        future.add_done_callback(lambda _: self._in_flight.pop(item.url, None))
+        rows = self._journal.segments.load(item.url) if entry.etag or entry.last_modified else []
+        final_was = self._existing.at_final_name  # what `answer` found there just now
+        work = Work(next(self._ids), item, entry, rows, final_was, self.pool.runs_twice, False)
+        self._hand(work, future)
+        return future
+
+    def _alive(self, lane: int) -> bool:
+        return lane == self._own or self.pool.alive(lane)
+
+    def _hand(self, work: Work, future: asyncio.Future[Result], lost: int = 0) -> None:
+        """To the least loaded lane that may take the file's host (any, when those are
+        lost); here when no lane is left."""
+        host = host_of(work.item.url)
+        lanes = lanes_for_host(host, self._options.per_host, len(self._lanes))
+        live = [n for n in lanes if self._alive(n)]
+        if not live:
+            live = [n for n in range(len(self._lanes)) if self._alive(n)]
+        if not live:
+            self._run_here(work, future)
+            return
+        lane = min(live, key=lambda n: self._load[n] / self._lanes[n].jobs)
+        self._load[lane] += 1
+        if lane == self._own:
+            self._run_here(work, future, lane)
+            return
+        self._out[work.id] = _Out(work, lane, future, lost)
+        self.pool.send(lane, work)
+
+    def _run_here(self, work: Work, future: asyncio.Future[Result], lane: int = -1) -> None:
+        """This process runs the file, as with one process: in its own lane, or when no
+        lane is left."""
+
+        async def run() -> Result:
+            if work.rerun and (done := finished_before(self._transfer, self._journal, work)):
+                return self._report(done)
+            return await self._download(work.item, work.entry)
+
+        def ended(task: asyncio.Task[Result]) -> None:
+            if lane >= 0:
+                self._load[lane] -= 1
+            _settle(future, task)
+
+        task = asyncio.create_task(run())
+        task.add_done_callback(ended)
+        future.add_done_callback(lambda _: task.cancel())
+
+    def _should_retry(self, error: DownloadError, visit: Visit) -> bool:
+        full = self._disk_full
+        retry = super()._should_retry(error, visit)
+        if full is None and self._disk_full is not None:  # found here: the workers hear
+            self._tell_others(self._own, DiskFull(self._disk_full))
+        return retry
+
+    def take(self, lane: int, message: Message) -> None:
+        """What a lane reports, in order; the caller's event handler failing ends the batch."""
+        try:
+            self._take(lane, message)
+        except BaseException as exc:
+            self._fail_all(exc)
+
+    def _take(self, lane: int, message: Message) -> None:
+        if type(message) is tuple:  # the events of every file (messages.py)
+            wire = cast("Started | Progressed", message)
+            event = event_from_wire(wire)
+            if type(event) is FileStarted:  # its path is its Result's, made once per file
+                self._paths[event.url] = cast(str, wire[2]), event.path
+            self._emit(event)
+        elif type(message) is Update:
+            self._record(message.entry)
+        elif type(message) is Done:
+            self._answered(message)
+        elif isinstance(message, Flush):
+            self._journal.flush()
+        elif isinstance(message, SegmentRows):
+            self._journal.segments.save(message.url, message.rows)
+        elif isinstance(message, Relayed):
+            self._emit(message.event)
+        elif isinstance(message, Renamed):
+            self._rename(message)
+        elif isinstance(message, HostPaused | DiskFull):
+            self._tell_others(lane, message)
+
+    def _record(self, e: Entry) -> None:
+        """A worker's journal change (each field named: a MemoryJournal keeps only those)."""
+        self._journal.update(
+            e,
+            state=e.state,
+            size=e.size,
+            total=e.total,
+            etag=e.etag,
+            last_modified=e.last_modified,
+            attempts=e.attempts,
+            error=e.error,
+        )
+
+    def _answered(self, done: Done) -> None:
+        if done.entry is not None:
+            self._record(done.entry)  # (a Dask task run twice: the same, twice)
+        out = self._out.pop(done.id, None)
+        if out is None:
+            return  # a second answer (a Dask task run twice)
+        self._load[out.lane] -= 1
+        started = self._paths.pop(out.work.item.url, None)
+        if not out.result.done():  # (cancelled: the batch is stopping; the journal heard)
+            result = result_from_wire(done.result, started)
+            if not self.progress and result.received:  # one, for a summary of the bytes
+                self._emit(FileProgress(result.url, result.received, result.bytes, result.bytes))
+            self._emit(FileFinished(result))
+            out.result.set_result(result)
+
+    def _rename(self, renamed: Renamed) -> None:
+        """--content-disposition: the server's name, made free here (names are ours); the
+        file is handed out again under it."""
+        out = self._out.pop(renamed.id)
+        self._load[out.lane] -= 1
+        work = out.work
+        entry = self._journal.get(work.item.url) or work.entry
+        overwrite = self._options.on_exists is OnExists.OVERWRITE
+        taken = self._transfer.name_taken
+        entry = self._journal.rename(
+            entry, renamed.suggested, taken=lambda n: not overwrite and taken(n)
+        )
+        unlink(self._transfer.part_path(work.entry))
+        final_was = identity(self._transfer.final_path(entry))
+        again = work._replace(id=next(self._ids), entry=entry, rows=[], final_was=final_was)
+        self._hand(again._replace(settled=True), out.result, out.lost)
+
+    def _tell_others(self, lane: int | None, news: HostPaused | DiskFull) -> None:
+        """What `lane` learnt, for every other lane (this process's own included)."""
+        if lane != self._own:
+            if isinstance(news, HostPaused):
+                self._hosts.heard(news)
+            elif self._disk_full is None:
+                self._disk_full = news.why  # no file is handed out or started here
+        for other in range(len(self._lanes)):
+            if other not in (lane, self._own) and self.pool.alive(other):
+                self.pool.send(other, news)
+
+    def lost(self, lane: int, ids: set[int] | None = None) -> int:
+        """The lane's worker is gone (or, with `ids`, the task that ran those files): its
+        files go to the others; how many."""
+        mine = (o for o in self._out.values() if o.lane == lane)
+        gone = [o for o in mine if ids is None or o.work.id in ids]
+        for out in gone:
+            del self._out[out.work.id]
+            self._load[lane] -= 1
+            if out.result.done():
+                continue
+            if out.lost + 1 >= LOST_AT_MOST:
+                why = f"{out.lost + 1} workers lost while fetching it"
+                out.result.set_result(self._lost_too_often(out.work, why))
+                continue
+            url = out.work.item.url
+            entry = self._journal.get(url) or out.work.entry  # what the lost one reported
+            rows = self._journal.segments.load(url) if entry.etag or entry.last_modified else []
+            work = out.work._replace(id=next(self._ids), entry=entry, rows=rows, rerun=True)
+            self._hand(work, out.result, out.lost + 1)
+        return len(gone)
+
+    def _lost_too_often(self, work: Work, why: str) -> Result:
+        entry = self._journal.get(work.item.url) or work.entry
+        size = self._transfer.kept_bytes(entry)
+        self._journal.update(entry, state=Status.FAILED, error=why, size=size)
+        item = work.item
+        return self._report(
+            Result(item.url, State.FAILED, error=why, bytes=size, line_no=item.line_no)
+        )
+
+    def _fail_all(self, exc: BaseException) -> None:
+        for out in self._out.values():
+            if not out.result.done():
+                out.result.set_exception(exc)
+
+
+def _settle(future: asyncio.Future[Result], task: asyncio.Task[Result]) -> None:
+    if future.done():
+        return
+    if task.cancelled():
+        future.cancel()
+    elif (error := task.exception()) is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(task.result())
 
 
 @contextlib.asynccontextmanager
-async def transfer_for(
-    requester: Requester,
-    dest: Path,
-    options: Options,
+async def engine_for(
+    transfer: Transfer,
     journal: Journal,
+    options: Options,
     emit: Callable[[Event], None],
-    checksums: Checksums,
     *,
-    policy: RequestPolicy,
     jar: AbstractCookieJar,
+    policy: RequestPolicy,
     limits: Limits,
-) -> AsyncIterator[Transfer]:
-    """The batch's Transfer: this process's own, or one whose attempts run in workers
-    (started here, stopped when the batch ends; their cookies join `jar`)."""
+    sleep: Sleep,
+    progress: bool = True,
+) -> AsyncIterator[Engine]:
+    """The batch's engine: this process's own, or a coordinator of workers (started here,
+    stopped when the batch ends; their cookies join `jar`). Without `progress`, workers
+    send no FileStarted or FileProgress events: one FileProgress comes as each file ends."""
     if not pooled(options):
         if options.procs > 1:
             emit(Notice("--limit-rate: one process downloads (one byte budget is exact)"))
-        yield Transfer(requester, dest, options, journal, emit, checksums)
+        yield Engine(transfer, journal, options, emit, policy=policy, limits=limits, sleep=sleep)
         return
-    transfer = DispatchedTransfer(requester, dest, options, journal, emit, checksums)
-    transfer.policy = policy
-    setup = Setup(dataclasses.replace(options, procs=1, cluster=None), str(dest))
-    transfer.pool = await _start_pool(options, setup, transfer.apply, emit)
-    transfer.limits = limits
+    coordinator = Coordinator(
+        transfer, journal, options, emit, policy=policy, limits=limits, sleep=sleep
+    )
+    coordinator.progress = progress
+    setup = Setup(options, str(transfer.dest), transfer.checksums, journal.rebuilding, progress)
+    await coordinator.start(setup)
     try:
-        yield transfer
+        yield coordinator
     finally:
-        load_into(jar, await transfer.pool.close(), time.time())
-
-
-async def _start_pool(
-    options: Options, setup: Setup, apply: Callable[[Message], None], emit
-) -> Pool:
-    if options.cluster is not None:
-        from .cluster import DaskPool
-
-        return await DaskPool.start(options.cluster, setup, apply, emit)
-    from .procpool import ProcessPool
-
-    return await ProcessPool.start(options.procs, setup, apply, emit)
-
-
-class DispatchedTransfer(Transfer):
-    """A Transfer whose attempts (`fetch`) run in workers; the rest (paths, names, what a
-    `.part` keeps) is answered here, in the shared output folder."""
-
-    pool: Pool
-    policy: RequestPolicy  # the batch's: an item's own is sent, the batch's is there
-    limits: Limits  # the batch's: a file's own budgets (max-download-limit=) are sent
-
-    _ids = itertools.count()
-    _paths: dict[str, Path]  # url -> path, from the FileStarted of an order in flight
-
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self._paths = {}
-
-    async def fetch(self, entry: Entry, received: Received, source: Source) -> Outcome:
-        if (own := self.pool.local()) is not None:  # this process downloads too (--procs)
-            async with own:
-                return await super().fetch(entry, received, source)
-        named, lost = source.named, 0
-        while True:
-            order = self._order(entry, received, source, named, rerun=lost > 0)
-            try:
-                done = await self.pool.fetch(order)
-            except WorkerLost as why:
-                lost += 1
-                # What the lost worker left: its validators reached the journal before its
-                # first byte reached the .part; it may even have finished the file.
-                entry = self._journal.get(entry.url) or entry
-                if (kept := self._finished_meanwhile(order, entry, received)) is not None:
-                    return kept
-                if (own := self.pool.local()) is not None:
-                    async with own:
-                        return await super().fetch(entry, received, source)
-                if lost >= LOST_AT_MOST:
-                    raise DownloadError(f"{lost} workers lost while fetching it ({why})") from None
-                continue
-            finally:
-                started = self._paths.pop(entry.url, None)
-            received.bytes += done.received
-            received.check.mismatches = done.mismatches
-            received.check.verified = done.verified
-            if done.rename is not None:
-                entry, named = self._take_name(entry, done.rename), True
-                continue
-            if done.error is not None:
-                raise error_from_wire(done.error)
-            assert done.outcome is not None
-            final, status, size = done.outcome
-            return Outcome(final, started or self.dest / final.name, status, size)
-
-    def _order(self, entry: Entry, received: Received, source: Source, named, *, rerun) -> Order:
-        return Order(
-            next(self._ids),
-            entry,
-            source.url,
-            policy_to_wire(source.policy, self.policy),
-            named,
-            received.check.expected(entry.name),
-            received.check.mismatches,
-            tuple(limit.rate for limit in received.limits if limit is not self.limits.shared),
-            identity(self.final_path(entry)),
-            rerun or self.pool.runs_twice,
-        )
-
-    def _finished_meanwhile(self, order: Order, entry: Entry, received: Received):
-        """The outcome of a file a lost worker had finished: another file holds its name
-        than when it was ordered (workers.py looks the same way)."""
-        now = identity(self.final_path(entry))
-        if now is None or now == order.final_was:
-            return None
-        received.check.verified = str(order.expected) if order.expected else None
-        return Outcome(entry, self.dest / entry.name, 200, now[2])
-
-    def apply(self, message: Message) -> None:
-        """A worker's journal change or event, as this process's transfer would make it."""
-        if type(message) is tuple:  # the events of every file (messages.py)
-            event = event_from_wire(cast("Started | Progressed", message))
-            if type(event) is FileStarted:  # its path is the outcome's: made once per file
-                self._paths[event.url] = event.path
-            self._emit(event)
-        elif isinstance(message, Update):
-            e = message.entry  # each field named: a MemoryJournal keeps only those
-            self._journal.update(
-                e,
-                state=e.state,
-                size=e.size,
-                total=e.total,
-                etag=e.etag,
-                last_modified=e.last_modified,
-            )
-            if e.state is Status.ACTIVE:
-                self._journal.flush()  # validators durable: a .part is about to get bytes
-        elif isinstance(message, Relayed):
-            self._emit(message.event)
-        elif isinstance(message, Finished) and message.outcome is not None:
-            # Done, though nobody waits for it any more (the batch was stopped as it ended):
-            # the file is whole under its name, and the journal says so.
-            entry, _, size = message.outcome
-            self._journal.update(entry, state=Status.DONE, size=size, total=size, error=None)
-
-    def _take_name(self, entry: Entry, suggested: str) -> Entry:
-        """--content-disposition: the server's name, made free here (names are ours)."""
-        overwrite = self._options.on_exists is OnExists.OVERWRITE
-        renamed = self._journal.rename(
-            entry, suggested, taken=lambda n: not overwrite and self.name_taken(n)
-        )
-        unlink(self.part_path(entry))
-        return renamed
-
-
-def engine_options(options: Options) -> Options:
-    """The options the coordinator's engine runs with. With worker processes, each caps its
-    transfers at its share of -j (procpool.py), and the engine may have twice -j orders out:
-    the next file waits in its worker, not a round trip away. Per-host caps still count
-    every order, running or queued, so they hold. (A Dask task runs all its orders at once:
-    there the engine keeps -j.)"""
-    if pooled(options) and options.cluster is None:
-        return dataclasses.replace(options, jobs=2 * options.jobs)
-    return options
+        load_into(jar, await coordinator.pool.close(), time.time())
 
 
 def pooled(options: Options) -> bool:
-    """Whether attempts go to workers. Not with --limit-rate on one machine: one budget
+    """Whether files go to workers. Not with --limit-rate on one machine: one budget
     cannot be shared by processes, and a rate-limited batch waits on the network anyway
-    (a file's own max-download-limit= goes with its order)."""
+    (a file's own max-download-limit= goes with it)."""
     if options.cluster is not None:
         return True
     return options.procs > 1 and options.limit_rate is None

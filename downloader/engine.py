@@ -20,6 +20,7 @@ from .events import Event, FileFinished, FileRetrying, Notice
 from .existing import Existing
 from .hashing import FileCheck
 from .hosts import Hosts, Sleep, Visit, host_of
+from .inflight import InFlight
 from .inputs import ListEntry
 from .itempath import item_name
 from .journal import Entry, Journal, Status
@@ -59,11 +60,11 @@ class Engine:
         self._limits = limits  # --limit-rate, and each item's max-download-limit=
         self._split = SplitFetch(transfer, journal, options, emit)  # Transfer's, or split
         self._disk_full: str | None = None
-        self._in_flight: dict[str, asyncio.Task[Result]] = {}
+        self._in_flight: dict[str, asyncio.Future[Result]] = {}
 
     async def run(self, entries: AsyncIterator[ListEntry]) -> AsyncGenerator[Result, None]:
-        running: set[asyncio.Task[Result]] = set()
-        window, count = 2 * self._options.jobs, 0
+        running = InFlight()
+        window, count = self._window(), 0
         try:
             async for item in entries:
                 count += 1
@@ -80,20 +81,22 @@ class Engine:
                         # must still let transfers, timers and Ctrl-C have the loop.
                         await asyncio.sleep(0)
                 while len(running) >= window:
-                    done, running = await asyncio.wait(running, return_when="FIRST_COMPLETED")
-                    for task in done:
-                        yield task.result()
-            while running:
-                done, running = await asyncio.wait(running, return_when="FIRST_COMPLETED")
-                for task in done:
-                    yield task.result()
+                    for ended in await running.ended():
+                        yield ended.result()
+            while len(running):
+                for ended in await running.ended():
+                    yield ended.result()
         finally:
-            await _cancel_all(running)
+            await running.cancel()
             self._journal.flush()
             if self._journal.write_error:
                 self._emit(Notice(f"{self._journal.write_error}: a rerun re-checks every file"))
 
-    def _start(self, item: ListEntry, entry: Entry) -> asyncio.Task[Result]:
+    def _window(self) -> int:
+        """Files running or waiting for a slot at once: the next one is ready when one ends."""
+        return 2 * self._options.jobs
+
+    def _start(self, item: ListEntry, entry: Entry) -> asyncio.Future[Result]:
         task = asyncio.create_task(self._download(item, entry))
         self._in_flight[item.url] = task
         task.add_done_callback(lambda _: self._in_flight.pop(item.url, None))
@@ -238,10 +241,3 @@ class Engine:
     def _keep_partial(self, item: ListEntry, entry: Entry, attempts: int) -> None:
         entry = (self._journal.get(item.url) or entry)._replace(attempts=attempts)
         self._journal.update(entry, state=Status.PENDING, size=self._transfer.kept_bytes(entry))
-
-
-async def _cancel_all(tasks: set[asyncio.Task[Result]]) -> None:
-    for task in tasks:
-        task.cancel()
-    if tasks:
-        await asyncio.gather(*tasks, return_exceptions=True)

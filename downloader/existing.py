@@ -28,6 +28,7 @@ from .request import RequestPolicy
 from .results import Result, State
 from .resume import expected_body_length, validators_from_headers
 from .transfer import Transfer
+from .writes import Identity
 
 
 def size_confirmed(status: int, headers: Mapping[str, str], size: int) -> bool:
@@ -47,11 +48,15 @@ class Existing:
 
     def answer(self, item: ListEntry, entry: Entry) -> Result | Entry:
         """A skip Result when the file is there already; else the entry to download
-        (renamed first under --on-exists rename when a foreign file holds its name)."""
+        (renamed first under --on-exists rename when a foreign file holds its name), and
+        what holds its final name now: `at_final_name`."""
+        self.at_final_name: Identity = None
         try:
             info = os.lstat(self._transfer.final_path(entry))
         except FileNotFoundError:
             return entry
+        if stat.S_ISREG(info.st_mode):
+            self.at_final_name = info.st_ino, info.st_mtime_ns, info.st_size
         if entry.state is Status.DONE:  # ours: changed or truncated since? fetch it again
             if info.st_size != entry.size or self._options.check_integrity:
                 return entry  # (with --check-integrity, hashed again first: engine.py)
@@ -106,6 +111,7 @@ class Existing:
             case OnExists.SKIP:
                 return self.skipped(item, entry, "file exists", size)
             case OnExists.RENAME:
+                self.at_final_name = None  # a free name
                 return self._journal.rename(entry, entry.name, taken=self._transfer.name_taken)
         return entry
 

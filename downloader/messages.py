@@ -1,57 +1,52 @@
 """What the coordinator and its workers tell each other (--procs, --cluster).
 
-The coordinator owns the list, the names and the journal; a worker only transfers. So the
-coordinator sends `Order`s — one attempt at one file: its journal entry (name, size,
-validators: the resume state), the URL to fetch (the item's or a mirror) and the item's
-request policy — and a worker answers with what the attempt did, in order: `Update`s (the
-journal changes the transfer makes: validators before the first byte reaches a `.part`,
-a restart from zero), the progress events (`event_to_wire`), and one `Finished` per
-order. `Cancel` stops an order; `Cookies` carries a worker's jar back for --save-cookies.
+The coordinator owns the list, the names and the journal; a worker's engine runs files.
+So the coordinator sends `Work` — one file, named and claimed: its list line and journal
+entry (name, size, validators: the resume state) — and a worker answers with what the
+file's run did, in order: `Update`s and `SegmentRows` (the journal changes its transfers
+make), `Flush` (commit now: validators before the first byte of a `.part`), the progress
+events (`event_to_wire`), and one `Done` (its Result) or `Renamed` per Work. Both ways go
+`HostPaused` and `DiskFull`, what one worker learns that every worker must act on.
+`Cookies` carries a worker's jar back for --save-cookies; `Close` ends a worker.
 
-Everything here is picklable and cheap to pickle (NamedTuples): over a socket the messages
-of one loop turn travel in one length-prefixed frame (`frame`, `read_frame`).
+Everything here is picklable and cheap to pickle (NamedTuples, tuples): over a socket the
+messages of one loop turn travel in one length-prefixed frame (`frame`, `read_frame`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
-import os
 import pickle
-import stat
 import struct
 from pathlib import Path
-from typing import Any, Literal, NamedTuple
+from typing import Literal, NamedTuple
 
-from . import errors
-from .cookies import CookieFiles, FileCookie
-from .errors import DownloadError
+from .cookies import FileCookie
 from .events import Event, FileProgress, FileStarted
-from .integrity import Digest
+from .inputs import ListEntry
+from .integrity import Checksums
 from .journal import Entry
 from .options import Options
-from .request import RequestPolicy
+from .results import Result, State
+from .segments import Row
+from .writes import Identity
 
 _LENGTH = struct.Struct("!I")
-_NO_COOKIES = CookieFiles()
+# Messages wait this long for others to go in the same frame: each frame is a write and a
+# wake-up of the other side, and the processes share cores that the batch needs.
+FRAME_SECONDS = 0.002
 
-# The identity of a file on disk: (inode, mtime in ns, size); None when there is none.
-Identity = tuple[int, int, int] | None
 
-
-class Order(NamedTuple):
-    """One attempt at one file, as a worker runs it."""
+class Work(NamedTuple):
+    """One file for a worker's engine, named and claimed by the coordinator."""
 
     id: int
-    entry: Entry  # the resume state: name, size, validators
-    url: str  # what to fetch: the item's URL or a mirror
-    policy: RequestPolicy | None  # the item's own (no TLS context: see `policy_to_wire`)
-    named: bool  # the list named the file (out=): the server's name does not apply
-    expected: Digest | None  # what the bytes must hash to
-    mismatches: int  # checksum mismatches so far in this run (one more fetch after the first)
-    rates: tuple[int, ...]  # the file's own byte budgets (max-download-limit=), bytes/s
-    final_was: Identity  # what held the final name when the order was made
-    rerun: bool  # it may have run before (a lost worker's order, a Dask task): look first
+    item: ListEntry  # the list's line: URL, line number, the item's own options
+    entry: Entry  # the resume state: name, size, validators, attempts
+    rows: list[Row]  # its segments in the journal (a split file resumed), else []
+    final_was: Identity  # what held the final name when the coordinator named it
+    rerun: bool  # it may have run before (a lost worker's, a Dask task's): look first
+    settled: bool  # the server's name was taken already (--content-disposition)
 
 
 class Update(NamedTuple):
@@ -87,20 +82,45 @@ def event_from_wire(wire: Started | Progressed) -> FileStarted | FileProgress:
     return FileStarted(url, Path(path), offset, total)
 
 
-class Finished(NamedTuple):
-    """How an order ended: an outcome, an error, or the server's name to take first."""
+class Done(NamedTuple):
+    """A file's Result (`result_to_wire`): the end of its Work, with the journal entry its
+    end made (done, failed, skipped: recorded before the Result is reported)."""
 
     id: int
-    received: int  # bytes that came over the network, failed attempts' too
-    mismatches: int
-    verified: str | None  # `algo:hex` once the bytes checked out
-    outcome: tuple[Entry, int, int] | None = None  # entry, HTTP status, size on disk
-    error: tuple[str, str, dict[str, Any]] | None = None  # `error_to_wire`
-    rename: str | None = None  # --content-disposition: the name the server suggested
+    result: tuple
+    entry: Entry | None
 
 
-class Cancel(NamedTuple):
+class Renamed(NamedTuple):
+    """--content-disposition: the server names the file. Names are the coordinator's: the
+    worker drops the file, and the coordinator renames it and hands it out again."""
+
     id: int
+    suggested: str
+
+
+class Flush(NamedTuple):
+    """Commit the journal now: validators before the first byte of a `.part`, segments."""
+
+
+class SegmentRows(NamedTuple):
+    """A split file's segment rows changed (segmentrows.py)."""
+
+    url: str
+    rows: list[Row]
+
+
+class HostPaused(NamedTuple):
+    """A 429 or 503 paused a host: every worker waits it out (both ways)."""
+
+    host: str
+    seconds: float
+
+
+class DiskFull(NamedTuple):
+    """The disk filled up: no worker starts another file (both ways)."""
+
+    why: str
 
 
 class Cookies(NamedTuple):
@@ -110,18 +130,36 @@ class Cookies(NamedTuple):
 
 
 class Close(NamedTuple):
-    """No more orders: finish and leave."""
+    """Leave: the files still running stop (keeping their `.part`), then the cookies."""
 
 
 class Setup(NamedTuple):
-    """A worker process's first message: the batch's options and output folder."""
+    """A worker's first message: its lane's options (its shares of -j and --per-host), the
+    output folder, the --checksums table, whether a lost journal is being rebuilt, and
+    whether anyone wants each file's progress events (a progress bar does)."""
 
     options: Options
     dest: str
+    checksums: Checksums
+    rebuilding: bool
+    progress: bool
 
 
 Message = (
-    Order | Update | Started | Progressed | Relayed | Finished | Cancel | Cookies | Close | Setup
+    Work
+    | Update
+    | Flush
+    | SegmentRows
+    | Started
+    | Progressed
+    | Relayed
+    | Done
+    | Renamed
+    | HostPaused
+    | DiskFull
+    | Cookies
+    | Close
+    | Setup
 )
 
 
@@ -138,8 +176,8 @@ async def read_frame(reader: asyncio.StreamReader) -> list[Message]:
 
 
 class Outbox:
-    """Messages for one socket, sent together once per loop turn: one frame (one pickle,
-    one write) for all the small files a turn finished, not one per message."""
+    """Messages for one socket, sent together FRAME_SECONDS after the first: one frame (one
+    pickle, one write) for all the small files finished meanwhile, not one per message."""
 
     def __init__(self, writer: asyncio.StreamWriter) -> None:
         self._writer = writer
@@ -149,7 +187,7 @@ class Outbox:
 
     def put(self, message: Message) -> None:
         if not self._pending:
-            self._loop.call_soon(self.flush)
+            self._loop.call_later(FRAME_SECONDS, self.flush)
         self._pending.append(message)
 
     def flush(self) -> None:
@@ -160,44 +198,18 @@ class Outbox:
         self._pending = []
 
 
-def error_to_wire(error: DownloadError) -> tuple[str, str, dict[str, Any]]:
-    """A DownloadError as plain data: its class name, message and attributes (the classes'
-    own constructors take other arguments than their message, so pickle cannot)."""
-    return type(error).__name__, str(error), dict(vars(error))
+def result_to_wire(result: Result) -> tuple:
+    """A Result as a plain tuple (several times cheaper to pickle than the dataclass)."""
+    r = result
+    path = None if r.path is None else str(r.path)
+    return (r.url, r.state.value, path, r.status, r.error, r.bytes, r.received, r.attempts,
+            r.line_no, r.source, r.checksum)  # fmt: skip
 
 
-def error_from_wire(wire: tuple[str, str, dict[str, Any]]) -> DownloadError:
-    name, message, attributes = wire
-    cls = getattr(errors, name, None)
-    if not (isinstance(cls, type) and issubclass(cls, DownloadError)):
-        cls = DownloadError
-    error = cls.__new__(cls)
-    Exception.__init__(error, message)
-    vars(error).update(attributes)
-    return error
-
-
-def policy_to_wire(policy: RequestPolicy | None, batch: RequestPolicy) -> RequestPolicy | None:
-    """An item's own policy without what a worker has already (and an SSLContext cannot be
-    pickled): the worker's batch policy puts its TLS context and cookie files back. None
-    for the batch's own policy, the common case."""
-    if policy is None or policy is batch:
-        return None
-    return dataclasses.replace(policy, tls=None, cookies=_NO_COOKIES)
-
-
-def policy_from_wire(wire: RequestPolicy | None, batch: RequestPolicy) -> RequestPolicy:
-    if wire is None:
-        return batch
-    return dataclasses.replace(wire, tls=batch.tls, cookies=batch.cookies)
-
-
-def identity(path: str) -> Identity:
-    """What is at `path` now, to tell later whether another file took its place."""
-    try:
-        info = os.lstat(path)
-    except OSError:
-        return None
-    if not stat.S_ISREG(info.st_mode):
-        return None
-    return info.st_ino, info.st_mtime_ns, info.st_size
+def result_from_wire(wire: tuple, started: tuple[str, Path] | None = None) -> Result:
+    """The Result; `started`: its file's FileStarted path, as sent and as made (a Path is
+    made once per file, not twice)."""
+    url, state, path, *rest = wire
+    if path is not None:
+        path = started[1] if started is not None and started[0] == path else Path(path)
+    return Result(url, State(state), path, *rest)

@@ -33,6 +33,8 @@ CLEAR_TO_END = "\r\x1b[J"  # back to the line start, erase it and everything bel
 
 
 class TqdmRenderer:
+    shows_progress = True
+
     def __init__(
         self,
         total_files: int | None,

@@ -54,7 +54,10 @@ def retry_line(event: FileRetrying) -> str:
 
 class Renderer(Protocol):
     """What the CLI drives: events as they come, a tick on a timer, and the end (`close`,
-    or `abort` when a second Ctrl-C ends the process at once)."""
+    or `abort` when a second Ctrl-C ends the process at once). `shows_progress`: it draws
+    each file's FileStarted and FileProgress (a bar does; lines do not)."""
+
+    shows_progress: bool
 
     def __call__(self, event: Event, /) -> None: ...
     def tick(self) -> None: ...
@@ -65,6 +68,8 @@ class Renderer(Protocol):
 class LineRenderer:
     """One line per finished, skipped or failed file and per retry; with `quiet`, failures
     only. Nothing is kept per file: a million failures cost lines, not memory."""
+
+    shows_progress = False
 
     def __init__(
         self,

@@ -1,11 +1,12 @@
-"""The worker side of --procs and --cluster: attempts at files, run as the coordinator orders.
+"""The worker side of --procs and --cluster: an engine of its own, running what it is handed.
 
-A worker has an event loop, an aiohttp session and a `Transfer` of its own, built from the
-batch's Options like the coordinator's. It never writes the journal and never picks a
-name: the transfer's journal here is a `RelayJournal`, which sends each change to the
-coordinator (messages.py), and its events go there too. What it runs is one `Order`, one
-attempt: the coordinator's engine keeps retries, host caps and backoff, mirrors and the
-journal, exactly as with one process.
+A worker has an event loop, an aiohttp session and an `Engine` of its own — attempts and
+their backoff, mirrors, host health, its lane's share of -j and --per-host (lanes.py) —
+built from the batch's Options like the coordinator's. It never picks a name and never
+writes the journal: each file comes named and claimed (`Work`), its journal is a
+`RelayJournal` that sends each change to the coordinator, and its events and Results go
+there too (messages.py). What one worker learns that all must heed (a host paused by a
+429, a full disk) goes to the coordinator, which tells the others.
 
 A worker process (`python -m downloader.workers FD PARENT`) talks over a socket to its
 coordinator and leaves when that goes away: end of file on the socket, or SIGTERM from the
@@ -17,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import gc
 import os
 import signal
@@ -26,202 +26,354 @@ import sys
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import Unpack
 
 from .cookies import jar_cookies, load_into
+from .engine import Engine
 from .errors import DownloadError
+from .events import Event, FileFinished, FileProgress, FileStarted
 from .hashing import FileCheck
-from .journal import Entry, MemoryJournal, NameTaken
+from .hosts import Hosts, Visit
+from .inputs import ListEntry
+from .journal import Changes, Entry, MemoryJournal, NameTaken, Status
 from .messages import (
-    Cancel,
     Close,
     Cookies,
-    Finished,
+    DiskFull,
+    Done,
+    Flush,
+    HostPaused,
     Message,
-    Order,
     Outbox,
+    Renamed,
+    SegmentRows,
     Setup,
     Update,
-    error_to_wire,
+    Work,
     event_to_wire,
-    identity,
-    policy_from_wire,
     read_frame,
+    result_to_wire,
 )
-from .mirrors import Source
-from .options import Options
-from .ratelimit import RateLimit
+from .ratelimit import Limits
 from .request import Requester, RequestPolicy
+from .results import Result, State
+from .segmentrows import MemorySegments
+from .segments import Row
 from .session import loop_factory, open_session
-from .transfer import Received, Transfer
+from .transfer import Transfer
+from .writes import identity
 
-PR_SET_PDEATHSIG = 1  # linux/prctl.h
+PR_SET_PDEATHSIG, PR_SET_NAME = 1, 15  # linux/prctl.h
+Send = Callable[[Message], None]
+_ENDED = (Status.DONE, Status.FAILED, Status.SKIPPED)
 
 
-class NameSuggested(DownloadError):
-    """--content-disposition: the server names the file. Naming is the coordinator's: the
-    attempt stops here, and the coordinator renames and orders it again."""
+class NameSuggested(BaseException):
+    """--content-disposition: the server names the file, and names are the coordinator's.
+    The file's run stops here — a BaseException passes the transfer's and the engine's
+    error handling as a cancel does — and the coordinator renames it and hands it out
+    again, its name then settled."""
 
     def __init__(self, name: str) -> None:
-        super().__init__(f"the server names the file {name!r}")
+        super().__init__(name)
         self.name = name
 
 
-class RelayJournal(MemoryJournal):
-    """What the transfer records, sent to the coordinator instead of written."""
+class RelaySegments(MemorySegments):
+    """A split file's segment rows: those the journal had come with its Work, and each
+    change goes to the coordinator."""
 
-    def __init__(self, send: Callable[[Message], None], flush: Callable[[], None]) -> None:
+    def __init__(self, send: Send) -> None:
+        super().__init__()
+        self._send = send
+
+    def save(self, url: str, rows: list[Row]) -> None:
+        if rows:
+            self._rows[url] = rows
+        else:
+            self._rows.pop(url, None)
+        self._send(SegmentRows(url, rows))
+
+    def drop(self, url: str) -> None:
+        self.save(url, [])
+
+
+class RelayJournal(MemoryJournal):
+    """The journal's surface for a worker's engine: the entries of its files in flight,
+    each change sent to the coordinator instead of written."""
+
+    def __init__(self, send: Send, flush: Callable[[], None], *, rebuilding: bool) -> None:
         super().__init__()
         self._send, self._flush = send, flush
+        self.rebuilding = rebuilding  # the coordinator's journal is being rebuilt: confirm
+        self.segments: RelaySegments = RelaySegments(send)
+        self._settled: set[str] = set()  # URLs whose name is not the server's to choose
+        # A file's last change, to its end state: it goes with its Result (`ended`), one
+        # message per file rather than two.
+        self._ended: dict[str, Entry] = {}
 
-    def update(self, entry: Entry, **changes) -> Entry:
+    def expect(self, work: Work) -> None:
+        url = work.item.url
+        self._entries[url] = work.entry
+        if work.rows:
+            self.segments._rows[url] = work.rows
+        if work.settled:
+            self._settled.add(url)
+
+    def forget(self, url: str) -> None:
+        self._entries.pop(url, None)
+        self.segments._rows.pop(url, None)
+        self._settled.discard(url)
+
+    def claim(self, url: str, name: str, taken: NameTaken = lambda _: False) -> Entry:
+        return self._entries[url]  # claimed by the coordinator (`expect`)
+
+    def update(self, entry: Entry, **changes: Unpack[Changes]) -> Entry:
         new = entry._replace(**changes)
+        if new.state in _ENDED:
+            self.forget(new.url)
+            self._ended[new.url] = new
+            return new
+        if (ended := self._ended.pop(new.url, None)) is not None:
+            self._send(Update(ended))  # in order: the file went on after all
+        self._entries[new.url] = new
         self._send(Update(new))
         return new
 
+    def ended(self, url: str) -> Entry | None:
+        """The end state recorded for `url` since its last message, to go with its Result."""
+        return self._ended.pop(url, None)
+
     def flush(self) -> None:
+        for ended in self._ended.values():
+            self._send(Update(ended))
+        self._ended.clear()
+        self._send(Flush())
         self._flush()  # validators before the first byte of a .part: at once
 
     def rename(self, entry: Entry, name: str, taken: NameTaken = lambda _: False) -> Entry:
+        if entry.url in self._settled:
+            return entry
         raise NameSuggested(name)
 
 
-class Runner:
-    """Runs orders with one Transfer; what they do goes to `send`."""
+class RelayedHosts(Hosts):
+    """The worker's hosts: a pause it makes is sent to the coordinator for the others."""
+
+    def __init__(self, *args, send: Send) -> None:
+        super().__init__(*args)
+        self._send = send
+
+    def back_off(self, host: str, delay: float) -> None:
+        super().back_off(host, delay)
+        self._send(HostPaused(host, delay))
+
+    def heard(self, paused: HostPaused) -> None:
+        """Another worker's pause."""
+        super().back_off(paused.host, paused.seconds)
+
+
+class WorkerEngine(Engine):
+    """An engine over files the coordinator named and claimed (`take`); their Results, the
+    journal changes and the events go to `send` (messages.py)."""
+
+    _journal: RelayJournal
+    _hosts: RelayedHosts
 
     def __init__(
-        self, transfer: Transfer, policy: RequestPolicy, jar, options: Options, send
-    ) -> None:
-        self._transfer, self._policy, self._jar = transfer, policy, jar
+        self,
+        transfer: Transfer,
+        journal: RelayJournal,
+        options,
+        *,
+        send: Send,
+        progress: bool,
+        **kw,
+    ):
         self._send = send
-        self.jobs = options.jobs  # this process's part of -j: transfers at once
+        self._progress = progress  # FileStarted and FileProgress are sent (someone wants them)
+        self._work: dict[str, Work] = {}  # by URL: the coordinator sends no URL twice at once
+        super().__init__(transfer, journal, options, self.relay, **kw)
+        self._hosts = RelayedHosts(options.per_host, self._hosts.slots, self._sleep, send=send)
+        self.cookies: Callable[[], tuple] = tuple  # the jar's, at the end (--save-cookies)
 
-    async def run(self, order: Order) -> Finished:
-        check = FileCheck(order.expected)
-        check.mismatches = order.mismatches
-        received = Received(check, tuple(RateLimit(rate) for rate in order.rates))
-        if order.rerun and (before := self._done_before(order, received)) is not None:
-            return before
-        source = Source(order.url, policy_from_wire(order.policy, self._policy), order.named)
+    def take(self, work: Work) -> ListEntry:
+        self._work[work.item.url] = work
+        self._journal.expect(work)
+        return work.item
+
+    def relay(self, event: Event) -> None:
+        """The engine's and transfers' events: a file's end as its Result (`Done`)."""
+        if isinstance(event, FileFinished):
+            url = event.result.url
+            work = self._work.pop(url, None)
+            if work is not None:
+                result = result_to_wire(event.result)
+                self._send(Done(work.id, result, self._journal.ended(url)))
+        elif self._progress or not isinstance(event, FileStarted | FileProgress):
+            self._send(event_to_wire(event))
+
+    def heard(self, message: HostPaused | DiskFull) -> None:
+        """What another worker learnt: a host's pause, a full disk."""
+        if isinstance(message, HostPaused):
+            self._hosts.heard(message)
+        elif self._disk_full is None:
+            self._disk_full = message.why
+
+    def _answer_at_once(self, item: ListEntry) -> Result | Entry:
+        work = self._work[item.url]
+        if work.rerun and (done := finished_before(self._transfer, self._journal, work)):
+            return done
+        return work.entry
+
+    async def _download(self, item: ListEntry, entry: Entry) -> Result:
         try:
-            outcome = await self._transfer.fetch(order.entry, received, source)
-        except asyncio.CancelledError:
-            # Cancelled as it ended (the rename done in a thread, say): say so all the same,
-            # or a rerun would take the file for one adl did not write.
-            if (done := self._done_before(order, received)) is not None:
-                self._send(done)
-            raise
+            return await super()._download(item, entry)
         except NameSuggested as suggested:
-            return Finished(order.id, received.bytes, check.mismatches, None, rename=suggested.name)
-        except DownloadError as error:
-            return Finished(
-                order.id, received.bytes, check.mismatches, None, error=error_to_wire(error)
-            )
-        ended = (outcome.entry, outcome.status, outcome.size)
-        return Finished(order.id, received.bytes, check.mismatches, check.verified, ended)
+            work = self._work.pop(item.url)
+            self._journal.forget(item.url)
+            self._send(Renamed(work.id, suggested.name))
+            return Result(item.url, State.FAILED, error="renamed", line_no=item.line_no)
 
-    def _done_before(self, order: Order, received: Received) -> Finished | None:
-        """The order as done when another file holds the final name than when it was made:
-        an earlier run of it (on a worker lost since, a Dask task run again) finished it."""
-        now = identity(self._transfer.final_path(order.entry))
-        if now is None or now == order.final_was:
-            return None
-        verified = str(order.expected) if order.expected else None  # checked before renamed
-        done = (order.entry, 200, now[2])
-        return Finished(order.id, received.bytes, order.mismatches, verified, done)
+    def _should_retry(self, error: DownloadError, visit: Visit) -> bool:
+        full = self._disk_full
+        retry = super()._should_retry(error, visit)
+        if full is None and self._disk_full is not None:
+            self._send(DiskFull(self._disk_full))
+        return retry
 
-    def cookies(self) -> tuple:
-        return tuple(jar_cookies(self._jar, time.time()))
+
+def finished_before(transfer: Transfer, journal, work: Work) -> Result | None:
+    """The file as done when another file holds its final name than when it was named: an
+    earlier run of it (on a worker lost since, a Dask task run again) finished it."""
+    now = identity(transfer.final_path(work.entry))
+    if now is None or now == work.final_was:
+        return None
+    size, item = now[2], work.item
+    entry = journal.update(work.entry, state=Status.DONE, size=size, total=size, error=None)
+    expected = FileCheck.of(item, transfer.checksums).expected(entry.name)  # checked, renamed
+    return Result(
+        item.url,
+        State.DONE,
+        path=transfer.dest / entry.name,
+        status=200,
+        bytes=size,
+        line_no=item.line_no,
+        checksum=None if expected is None else str(expected),
+    )
 
 
 @contextlib.asynccontextmanager
-async def open_runner(
-    options: Options, dest: Path, send: Callable[[Message], None], flush: Callable[[], None]
-) -> AsyncIterator[Runner]:
-    """A Runner with its own session, built from the batch's options (files named by them,
-    netrc, cookies, certificates, must be at the same paths where the worker runs)."""
+async def open_lane(
+    setup: Setup, send: Send, flush: Callable[[], None]
+) -> AsyncIterator[WorkerEngine]:
+    """A worker's engine with its own session, built from its lane's options (files named
+    by them, netrc, cookies, certificates, must be at the same paths where it runs)."""
+    options = setup.options
     policy = RequestPolicy.from_options(options)
     async with open_session(options, None) as http:
         load_into(http.cookie_jar, policy.cookies.loaded, time.time())
         requester = Requester(http, policy, max_redirects=options.max_redirects)
-        journal = RelayJournal(send, flush)
-        emit = lambda event: send(event_to_wire(event))  # noqa: E731
-        transfer = Transfer(requester, dest, options, journal, emit)
-        yield Runner(transfer, policy, http.cookie_jar, options, send)
+        journal = RelayJournal(send, flush, rebuilding=setup.rebuilding)
+        engine: WorkerEngine
+        relay = lambda event: engine.relay(event)  # noqa: E731 (the engine needs the transfer)
+        transfer = Transfer(requester, Path(setup.dest), options, journal, relay, setup.checksums)
+        engine = WorkerEngine(
+            transfer,
+            journal,
+            options,
+            send=send,
+            progress=setup.progress,
+            policy=policy,
+            limits=Limits(None),
+        )
+        engine.cookies = lambda: tuple(jar_cookies(http.cookie_jar, time.time()))
+        yield engine
+
+
+async def run_lane(engine: WorkerEngine, inbox: asyncio.Queue[ListEntry | None]) -> None:
+    """Run the engine over what comes into `inbox` until None comes."""
+
+    async def handed() -> AsyncIterator[ListEntry]:
+        while (item := await inbox.get()) is not None:
+            yield item
+
+    async for _ in engine.run(handed()):
+        pass  # each Result went to the coordinator as its file ended (`relay`)
 
 
 # -- the worker process ----------------------------------------------------------------------
 
 
 async def serve(sock: socket.socket) -> None:
-    """Take orders from the coordinator until it closes or goes away."""
+    """Run what the coordinator hands this worker until it closes or goes away."""
     sock.setblocking(False)  # (uvloop takes a socket as it is: a blocking one blocks the loop)
     reader, writer = await asyncio.open_connection(sock=sock)
     outbox = Outbox(writer)
-    setup, *first = await read_frame(reader)  # orders may come in the same frame
+    setup, *first = await read_frame(reader)  # work may come in the same frame
     assert isinstance(setup, Setup)
-    async with open_runner(setup.options, Path(setup.dest), outbox.put, outbox.flush) as runner:
-        closed = await _take_orders(reader, runner, outbox, first)
+    async with open_lane(setup, outbox.put, outbox.flush) as engine:
+        closed = await _take_work(reader, engine, first)
         if closed and setup.options.save_cookies is not None:
-            outbox.put(Cookies(runner.cookies()))
+            outbox.put(Cookies(engine.cookies()))
     outbox.flush()
     writer.close()
     with contextlib.suppress(ConnectionError):
         await writer.wait_closed()
 
 
-async def _take_orders(
-    reader: asyncio.StreamReader, runner: Runner, outbox: Outbox, first: list[Message]
+async def _take_work(
+    reader: asyncio.StreamReader, engine: WorkerEngine, first: list[Message]
 ) -> bool:
-    """Run orders as they come (`first`, then what the reader brings); True at Close,
-    False when the coordinator is gone."""
-    tasks: dict[int, asyncio.Task[None]] = {}
-    # This worker's share of -j: the coordinator keeps a few more orders queued here than
-    # run, so that a file finishing is followed at once by the next, not after a round trip.
-    slots = asyncio.Semaphore(runner.jobs)
-    loop = asyncio.get_running_loop()  # once: each call is a getpid() system call (3.11)
-
-    async def answer(order: Order) -> None:
-        async with slots:
-            outbox.put(await runner.run(order))
-
+    """Hand the engine what comes (`first`, then what the reader brings); True at Close,
+    False when the coordinator is gone. Either way the files still running stop there
+    (a transfer cancelled writes what came to its .part first)."""
+    inbox: asyncio.Queue[ListEntry | None] = asyncio.Queue()
+    running = asyncio.create_task(run_lane(engine, inbox))
     try:
         messages = first
         while True:
             for message in messages:
-                if isinstance(message, Order):
-                    tasks[message.id] = task = loop.create_task(answer(message))
-                    task.add_done_callback(functools.partial(_forget, tasks, message.id))
-                elif isinstance(message, Cancel) and message.id in tasks:
-                    tasks[message.id].cancel()
+                if type(message) is Work:
+                    inbox.put_nowait(engine.take(message))
+                elif isinstance(message, HostPaused | DiskFull):
+                    engine.heard(message)
                 elif isinstance(message, Close):
                     return True
-            messages = await read_frame(reader)
+            reading = asyncio.ensure_future(read_frame(reader))
+            await asyncio.wait((reading, running), return_when=asyncio.FIRST_COMPLETED)
+            if running.done():  # only a bug of ours ends it early: the coordinator hears
+                reading.cancel()
+                running.result()
+            messages = reading.result()
     except (asyncio.IncompleteReadError, ConnectionError):
         return False
     finally:
-        for task in tasks.values():
-            task.cancel()  # a transfer cancelled writes what came to its .part first
-        await asyncio.gather(*tasks.values(), return_exceptions=True)
-
-
-def _forget(tasks: dict[int, asyncio.Task[None]], key: int, _: object) -> None:
-    tasks.pop(key, None)
+        running.cancel()
+        await asyncio.gather(running, return_exceptions=True)
 
 
 def _die_with_parent(parent: int) -> None:
     """SIGTERM when the coordinator dies, however it dies (Linux); and if it is already
-    gone, leave now (the kernel only signals a death that happens after the call)."""
+    gone, leave now (the kernel only signals a death that happens after the call). Named
+    `adl-worker` for ps and top (Linux)."""
     if sys.platform.startswith("linux"):
         import ctypes
 
         with contextlib.suppress(OSError, AttributeError):
-            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+            libc.prctl(PR_SET_NAME, b"adl-worker")
     if os.getppid() != parent:
         sys.exit(0)
 
 
 def main(argv: list[str]) -> None:
-    fd, parent = int(argv[1]), int(argv[2])
+    run_worker(socket.socket(fileno=int(argv[1])), int(argv[2]))
+
+
+def run_worker(sock: socket.socket, parent: int) -> None:
+    """A worker process's life: serve the coordinator at the other end of `sock`."""
     _die_with_parent(parent)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the coordinator's to handle
     gc.freeze()
@@ -229,7 +381,7 @@ def main(argv: list[str]) -> None:
         asyncio.Runner(loop_factory=loop_factory()) as runner,
         contextlib.suppress(asyncio.CancelledError),
     ):
-        runner.run(_until_terminated(socket.socket(fileno=fd)))
+        runner.run(_until_terminated(sock))
 
 
 async def _until_terminated(sock: socket.socket) -> None:

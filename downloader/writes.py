@@ -18,6 +18,22 @@ from typing import BinaryIO
 from .buffers import BufferBudget
 from .errors import DownloadError, IncompleteBodyError, from_os_error
 
+# The identity of a file on disk: (inode, mtime in ns, size); None when there is none (or
+# not a regular file). Another identity later means another file took its place.
+Identity = tuple[int, int, int] | None
+
+
+def identity(path: str) -> Identity:
+    """What is at `path` now, to tell later whether another file took its place."""
+    try:
+        info = os.lstat(path)
+    except OSError:
+        return None
+    if not stat.S_ISREG(info.st_mode):
+        return None
+    return info.st_ino, info.st_mtime_ns, info.st_size
+
+
 Observe = Callable[[list[bytes | memoryview]], None]
 
 

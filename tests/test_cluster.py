@@ -1,4 +1,4 @@
-"""--cluster: attempts as Dask tasks on a LocalCluster (in this process: quick), one journal,
+"""--cluster: files as Dask tasks on a LocalCluster (in this process: quick), one journal,
 the same files as one process; an output folder the workers do not share stops the batch
 before any download (exit 2); a task run again does not fetch its finished files again."""
 
@@ -14,12 +14,15 @@ from typer.testing import CliRunner
 
 from downloader import download_all
 from downloader.cli import app
-from downloader.cluster import run_orders, write_probe
+from downloader.cluster import run_work, write_probe
 from downloader.errors import OptionsError
+from downloader.inputs import ListEntry
+from downloader.integrity import NO_CHECKSUMS
 from downloader.journal import JOURNAL_DIR, Entry
-from downloader.messages import Finished, Order, Setup, identity
+from downloader.messages import Done, Setup, Update, Work
 from downloader.options import Options
 from downloader.transfer import Transfer
+from downloader.writes import identity
 
 from .conftest import random_bytes
 from .test_procs import PATHS, files_in, serve_paths
@@ -28,7 +31,7 @@ distributed = pytest.importorskip("distributed")
 
 
 def fetched_in_tasks(monkeypatch) -> None:
-    """Attempts must run in Dask tasks: the workers of this in-process cluster run them in
+    """Files must run in Dask tasks: the workers of this in-process cluster run them in
     threads of their own, never in the coordinator's (this test's) thread."""
     fetch = Transfer.fetch
     coordinator = threading.current_thread()
@@ -136,29 +139,22 @@ async def test_a_task_run_again_does_not_fetch_what_it_finished(server, tmp_path
     before = identity(str(out / "done.bin"))
     (out / "done.bin").write_bytes(b"fetched by the first run")
 
-    def order(number: int, name: str, final_was) -> Order:
+    def work(number: int, name: str, final_was) -> Work:
         url = server.url(name)
-        return Order(
-            id=number,
-            entry=Entry(url, name),
-            url=url,
-            policy=None,
-            named=False,
-            expected=None,
-            mismatches=0,
-            rates=(),
-            final_was=final_was,
-            rerun=True,
+        return Work(
+            number, ListEntry(number, url, None), Entry(url, name), [], final_was, True, False
         )
 
-    orders = [order(1, "done.bin", before), order(2, "todo.bin", None)]
-    said = await asyncio.to_thread(run_orders, Setup(Options(), str(out)), orders)
+    batch = [work(1, "done.bin", before), work(2, "todo.bin", None)]
+    setup = Setup(Options(), str(out), NO_CHECKSUMS, False, True)
+    said = await asyncio.to_thread(run_work, setup, batch)
 
-    finished = {m.id: m for m in said if isinstance(m, Finished)}
-    assert finished[1].outcome is not None and finished[1].outcome[2] == len(
-        b"fetched by the first run"
-    )
-    assert finished[2].outcome is not None and finished[2].received == len(b"fetched now")
+    done = {m.id: m.result for m in said if isinstance(m, Done)}
+    assert done[1][1] == "done" and done[1][5] == len(b"fetched by the first run")
+    assert done[2][1] == "done" and done[2][6] == len(b"fetched now")  # bytes received
+    ended = [m.entry for m in said if isinstance(m, Update | Done) and m.entry is not None]
+    recorded = {entry.name: entry.state for entry in ended}
+    assert recorded == {"done.bin": "done", "todo.bin": "done"}
     assert server.requests["done.bin"] == 0 and server.requests["todo.bin"] == 1
     assert os.path.exists(out / "todo.bin")
 
@@ -166,11 +162,11 @@ async def test_a_task_run_again_does_not_fetch_what_it_finished(server, tmp_path
 LOST_ONCE: list[int] = []
 
 
-def finish_then_lose_the_worker(setup, orders):
+def finish_then_lose_the_worker(setup, batch):
     """A task whose worker is lost after it finished its files (the first time only)."""
-    said = run_orders(setup, orders)
+    said = run_work(setup, batch)
     if not LOST_ONCE:
-        LOST_ONCE.append(len(orders))
+        LOST_ONCE.append(len(batch))
         raise RuntimeError("worker lost")
     return said
 
@@ -184,7 +180,7 @@ async def test_a_lost_task_is_run_again_without_fetching_its_files_again(
     for name, body in bodies.items():
         server.add(name, body)
     LOST_ONCE.clear()
-    monkeypatch.setattr(module, "run_orders", finish_then_lose_the_worker)
+    monkeypatch.setattr(module, "run_work", finish_then_lose_the_worker)
 
     results = await download_all(
         [server.url(n) for n in bodies], tmp_path, jobs=4, cluster=cluster.scheduler_address

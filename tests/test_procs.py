@@ -1,9 +1,9 @@
-"""--procs: attempts run in worker processes, one coordinator keeps the names and the journal.
+"""--procs: files run in worker processes' engines, one coordinator keeps the names and journal.
 
 Real worker processes, on loopback: the same names and bytes as one process (collisions and
-Content-Disposition included), one journal that `adl status` reads as it is, a worker
-killed mid-batch whose files the others finish, and a coordinator killed with kill -9
-that leaves no worker behind.
+Content-Disposition included), one journal that `adl status` reads as it is, per-host caps
+and pauses that hold across workers, a worker killed mid-batch whose files the others
+finish, and a coordinator killed with kill -9 that leaves no worker behind.
 """
 
 from __future__ import annotations
@@ -18,12 +18,22 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from downloader import FileFinished, FileProgress, FileStarted, Item, Notice, download_all
+from downloader import (
+    FileFinished,
+    FileProgress,
+    FileStarted,
+    Item,
+    Notice,
+    coordinator,
+    download_all,
+)
 from downloader.cli import app
+from downloader.engine import Engine
 from downloader.errors import OptionsError
 from downloader.journal import JOURNAL_DIR
+from downloader.lanes import lane_options, lanes_for_host, shares
 from downloader.options import Options
-from downloader.procpool import ProcessPool, split_jobs
+from downloader.procpool import ProcessPool
 from downloader.transfer import Transfer
 
 from .conftest import random_bytes
@@ -33,18 +43,19 @@ PATHS = ["a/x.bin", "b/x.bin", "c/x.bin", "one.bin", "two.bin", "three.bin", "fo
 
 
 def worker_pids(parent: int) -> set[int]:
-    """The adl worker processes whose parent is `parent` (from /proc: no psutil)."""
+    """The adl worker processes whose parent is `parent` (from /proc: no psutil): named
+    `adl-worker`, spawned (`python -m downloader.workers`) or forked (by the CLI)."""
     found = set()
     for proc in Path("/proc").iterdir():
         if not proc.name.isdigit():
             continue
         try:
             stat = (proc / "stat").read_text()
-            cmdline = (proc / "cmdline").read_bytes()
+            comm = (proc / "comm").read_text().strip()
         except OSError:
             continue
         ppid = int(stat.rpartition(")")[2].split()[1])
-        if ppid == parent and b"downloader.workers" in cmdline:
+        if ppid == parent and comm == "adl-worker":
             found.add(int(proc.name))
     return found
 
@@ -100,16 +111,33 @@ def events_by_url(events: list, out: Path) -> dict[str, list[tuple]]:
     return seen
 
 
-def forbid_local_fetch(monkeypatch) -> None:
-    """From now on every attempt goes to a worker: the coordinator downloads nothing itself
-    (its own Transfer.fetch fails the test; workers are other processes, the patch does not
-    reach them)."""
+def only_workers(monkeypatch) -> None:
+    """From now on every file goes to a worker process: the coordinator's own lane (0)
+    takes no host, and a file run in the coordinator fails the test (its Transfer.fetch
+    and Engine._download; workers are other processes, the patches do not reach them)."""
 
-    async def local_fetch(*args, **kwargs):
-        raise AssertionError("an attempt ran in the coordinator")
+    async def local(*args, **kwargs):
+        raise AssertionError("a file ran in the coordinator")
 
-    monkeypatch.setattr(Transfer, "fetch", local_fetch)
-    monkeypatch.setattr(ProcessPool, "local", lambda self: None)
+    def not_lane_0(host, per_host, lanes):
+        return [n for n in lanes_for_host(host, per_host, lanes) if n] or range(1, lanes)
+
+    monkeypatch.setattr(coordinator, "lanes_for_host", not_lane_0)
+    monkeypatch.setattr(Transfer, "fetch", local)
+    monkeypatch.setattr(Engine, "_download", local)
+
+
+def count_local_files(monkeypatch) -> list[str]:
+    """The URLs of the files the coordinator runs itself (its own lane), as they start."""
+    here: list[str] = []
+    download = Engine._download
+
+    async def spy(self, item, entry):
+        here.append(item.url)
+        return await download(self, item, entry)
+
+    monkeypatch.setattr(Engine, "_download", spy)
+    return here
 
 
 async def test_two_processes_make_the_files_and_names_of_one(server, tmp_path, monkeypatch):
@@ -118,7 +146,7 @@ async def test_two_processes_make_the_files_and_names_of_one(server, tmp_path, m
     alone: list = []
     single = await download_all(urls, one, jobs=4, on_event=alone.append)
 
-    forbid_local_fetch(monkeypatch)
+    only_workers(monkeypatch)
     events: list = []
     spread = await download_all(urls, two, jobs=4, procs=2, on_event=events.append)
 
@@ -141,18 +169,11 @@ async def test_two_processes_make_the_files_and_names_of_one(server, tmp_path, m
 async def test_the_coordinator_downloads_its_share_and_the_worker_the_rest(
     server, tmp_path, monkeypatch
 ):
-    """--procs 2: two processes download, this one and one worker."""
-    bodies = {f"f{i}.bin": random_bytes(10_000, seed=i) for i in range(12)}
+    """--procs 2: two processes download, this one (its own lane) and one worker."""
+    bodies = {f"f{i}.bin": random_bytes(10_000, seed=i) for i in range(24)}
     for name, body in bodies.items():
         server.add(name, body)
-    here: list[str] = []
-    fetch = Transfer.fetch
-
-    async def spy(self, entry, received, source):
-        here.append(entry.url)
-        return await fetch(self, entry, received, source)
-
-    monkeypatch.setattr(Transfer, "fetch", spy)
+    here = count_local_files(monkeypatch)
     results = await download_all([server.url(n) for n in bodies], tmp_path, jobs=4, procs=2)
 
     assert results.ok
@@ -162,8 +183,8 @@ async def test_the_coordinator_downloads_its_share_and_the_worker_the_rest(
 
 async def test_the_servers_names_are_taken_by_the_coordinator(server, tmp_path, monkeypatch):
     """--content-disposition: a worker never names a file; the coordinator renames (the
-    colliding second one too) and orders the file again. One at a time (-j 1): which of two
-    files met at once gets the plain name is a race, with one process too."""
+    colliding second one too) and hands the file out again. One at a time (-j 1): which of
+    two files met at once gets the plain name is a race, with one process too."""
     for n in (1, 2):
         server.add(f"get?id={n}", random_bytes(5_000, seed=n))
         server.files[f"get?id={n}"].headers["Content-Disposition"] = 'attachment; filename="r.csv"'
@@ -171,9 +192,9 @@ async def test_the_servers_names_are_taken_by_the_coordinator(server, tmp_path, 
     urls = [server.url("get%3Fid=1"), server.url("get%3Fid=2"), server.url("plain.bin")]
     one, two = tmp_path / "one", tmp_path / "two"
     single = await download_all(urls, one, 1, content_disposition=True)
-    forbid_local_fetch(monkeypatch)
-    # -j 2 over two processes: the worker's share is one file at a time, as -j 1 above.
-    spread = await download_all(urls, two, 2, content_disposition=True, procs=2)
+    only_workers(monkeypatch)
+    # --per-host 1: one worker takes the host's files, one at a time, as -j 1 above.
+    spread = await download_all(urls, two, 2, per_host=1, content_disposition=True, procs=2)
 
     assert [r.path.name for r in spread] == [r.path.name for r in single]
     assert sorted(files_in(two)) == ["plain.bin", "r.1.csv", "r.csv"]
@@ -181,21 +202,53 @@ async def test_the_servers_names_are_taken_by_the_coordinator(server, tmp_path, 
 
 
 @pytest.mark.parametrize(
-    ("jobs", "procs", "own", "workers"),
+    ("total", "lanes", "first", "expected"),
     [
-        (10, 2, 3, [7]),  # this process counts as half: it runs the engine and journal too
-        (10, 3, 2, [4, 4]),
-        (10, 4, 1, [3, 3, 3]),
-        (5, 2, 2, [3]),
-        (2, 2, 1, [1]),
-        (1, 2, 1, []),  # nothing for a worker to do
-        (3, 8, 1, [1, 1]),  # no more processes than files at once
-        (64, 8, 4, [9, 9, 9, 9, 8, 8, 8]),
+        (10, 2, 1.0, [5, 5]),
+        (10, 3, 1.0, [4, 3, 3]),
+        (10, 4, 1.0, [3, 3, 2, 2]),
+        (10, 2, 0.6, [4, 6]),  # --procs 2: the coordinator's own lane weighs less
+        (10, 3, 0.6, [2, 4, 4]),
+        (64, 8, 0.6, [5, 9, 9, 9, 8, 8, 8, 8]),
+        (3, 3, 0.6, [1, 1, 1]),  # every lane gets one when there are enough
+        (2, 2, 0.1, [1, 1]),
+        (1, 1, 0.6, [1]),
     ],
 )
-def test_jobs_are_split_over_the_processes(jobs, procs, own, workers):
-    assert split_jobs(jobs, procs) == (own, workers)
-    assert own + sum(workers) == jobs
+def test_shares_add_up(total, lanes, first, expected):
+    assert shares(total, lanes, first) == expected
+    assert sum(expected) == total
+
+
+@pytest.mark.parametrize(
+    ("jobs", "per_host", "lanes", "jobs_each", "caps_each"),
+    [
+        (10, 0, 2, [5, 5], [0, 0]),  # no cap per host: none in any lane
+        (10, 4, 2, [5, 5], [2, 2]),  # each lane holds its share of a host's connections
+        (10, 5, 2, [5, 5], [3, 2]),
+        (10, 1, 2, [5, 5], [1, 1]),  # fewer than the lanes: one lane per host (below)
+        (3, 2, 3, [1, 1, 1], [1, 1, 1]),
+    ],
+)
+def test_lane_options_share_jobs_and_per_host(jobs, per_host, lanes, jobs_each, caps_each):
+    each = lane_options(Options(jobs=jobs, per_host=per_host, procs=lanes), lanes)
+    assert [o.jobs for o in each] == jobs_each
+    assert [o.per_host for o in each] == caps_each
+    assert {(o.procs, o.cluster) for o in each} == {(1, None)}
+
+
+@pytest.mark.parametrize(
+    ("per_host", "lanes", "count"), [(0, 3, 3), (3, 3, 3), (1, 3, 1), (2, 4, 2)]
+)
+def test_a_hosts_files_go_to_per_host_lanes_when_fewer(per_host, lanes, count):
+    """With --per-host lower than the lanes, each host's files go to that many lanes (each
+    holding one connection to it): the same ones every time, told by the host's name."""
+    hosts = [f"h{n}.example:80" for n in range(50)]
+    chosen = {host: list(lanes_for_host(host, per_host, lanes)) for host in hosts}
+    assert all(len(set(c)) == count and set(c) <= set(range(lanes)) for c in chosen.values())
+    assert chosen == {host: list(lanes_for_host(host, per_host, lanes)) for host in hosts}
+    if count < lanes:  # the hosts spread over the lanes, not all on the first
+        assert len({c[0] for c in chosen.values()}) == lanes
 
 
 @pytest.mark.parametrize(("procs", "expected"), [(1, 1), (3, 3), ("auto", os.cpu_count() or 1)])
@@ -238,8 +291,8 @@ def test_cli_procs_flag(value, code, tmp_path):
 async def test_a_worker_killed_mid_batch_leaves_its_files_to_the_others(
     server, tmp_path, procs, takes_over
 ):
-    """With --procs 3 the other worker and the coordinator take them; with --procs 2 (one
-    worker) the coordinator downloads the rest itself."""
+    """With --procs 3 the other worker and the coordinator take its files; with --procs 2
+    (one worker) the coordinator downloads the rest itself."""
     size = 1024 * 1024
     bodies = {f"f{i}.bin": random_bytes(size, seed=i) for i in range(6)}  # -j 6: all at once
     for name, body in bodies.items():
@@ -292,7 +345,7 @@ async def test_a_coordinator_killed_with_kill_9_leaves_no_worker(server, tmp_pat
         assert time.monotonic() < deadline, "no transfer started"
         await asyncio.sleep(0.05)
     workers = worker_pids(adl.pid)
-    assert len(workers) == 2
+    assert len(workers) == 2  # and the coordinator: three processes download
 
     adl.kill()
     await adl.wait()
@@ -306,23 +359,17 @@ async def test_a_coordinator_killed_with_kill_9_leaves_no_worker(server, tmp_pat
     assert files_in(out) == bodies
 
 
-async def test_a_files_own_rate_limit_goes_with_its_order(server, tmp_path, monkeypatch):
-    """max-download-limit= (Item.limit_rate) caps its file in the worker too."""
-    server.add("a.bin", b"a" * 1000)
-    orders = []
-    fetch = ProcessPool.fetch
-
-    async def seen_fetch(self, order):
-        orders.append(order)
-        return await fetch(self, order)
-
-    monkeypatch.setattr(ProcessPool, "fetch", seen_fetch)
-    monkeypatch.setattr(ProcessPool, "local", lambda self: None)
-    item = Item(url=server.url("a.bin"), limit_rate=50_000_000)
+async def test_a_files_own_rate_limit_goes_with_it(server, tmp_path, monkeypatch):
+    """max-download-limit= (Item.limit_rate) caps its file in the worker too: a file of
+    200 kB at 100 kB/s takes most of two seconds (its first 100 kB may come at once)."""
+    server.add("a.bin", b"a" * 200_000)
+    only_workers(monkeypatch)
+    item = Item(url=server.url("a.bin"), limit_rate=100_000)
+    began = time.monotonic()
     results = await download_all([item], tmp_path, 4, procs=2)
 
     assert results.ok
-    assert [o.rates for o in orders] == [(50_000_000,)]
+    assert time.monotonic() - began >= 0.9
 
 
 async def test_a_batch_rate_limit_keeps_one_process(server, tmp_path, monkeypatch):
