@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from .cookies import FileCookie
 from .coordinator import Coordinator
 from .events import Event, Notice
-from .messages import Close, Cookies, Message, Outbox, Setup, read_frame
+from .messages import Close, Cookies, Message, Outbox, Setup, Work, read_frame
 from .options import Options
 from .spawn import Forked, discard_unused, take
 
@@ -58,7 +58,10 @@ class ProcessPool:
             self._workers[lane] = worker
 
     def send(self, lane: int, message: Message) -> None:
-        self._workers[lane].outbox.put(message)
+        outbox = self._workers[lane].outbox
+        outbox.put(message)
+        if type(message) is not Work:  # news of a pause, a full disk: at once
+            outbox.flush()
 
     def alive(self, lane: int) -> bool:
         worker = self._workers.get(lane)

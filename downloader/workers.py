@@ -144,6 +144,10 @@ class RelayJournal(MemoryJournal):
         """The end state recorded for `url` since its last message, to go with its Result."""
         return self._ended.pop(url, None)
 
+    def flush_outbox(self) -> None:
+        """Send what waits to be sent now (news the other lanes must have at once)."""
+        self._flush()
+
     def flush(self) -> None:
         for ended in self._ended.values():
             self._send(Update(ended))
@@ -194,8 +198,15 @@ class WorkerEngine(Engine):
         self._progress = progress  # FileStarted and FileProgress are sent (someone wants them)
         self._work: dict[str, Work] = {}  # by URL: the coordinator sends no URL twice at once
         super().__init__(transfer, journal, options, self.relay, **kw)
-        self._hosts = RelayedHosts(options.per_host, self._hosts.slots, self._sleep, send=send)
+        self._hosts = RelayedHosts(
+            options.per_host, self._hosts.slots, self._sleep, send=self._urgent
+        )
         self.cookies: Callable[[], tuple] = tuple  # the jar's, at the end (--save-cookies)
+
+    def _urgent(self, message: Message) -> None:
+        """News the other lanes must have now (a pause, a full disk): sent at once."""
+        self._send(message)
+        self._journal.flush_outbox()
 
     def take(self, work: Work) -> ListEntry:
         self._work[work.item.url] = work
@@ -239,7 +250,7 @@ class WorkerEngine(Engine):
         full = self._disk_full
         retry = super()._should_retry(error, visit)
         if full is None and self._disk_full is not None:
-            self._send(DiskFull(self._disk_full))
+            self._urgent(DiskFull(self._disk_full))
         return retry
 
 

@@ -37,6 +37,7 @@ from downloader.procpool import ProcessPool
 from downloader.transfer import Transfer
 
 from .conftest import random_bytes
+from .fileserver import Fault
 
 # Three URLs whose names collide (x.bin, x.1.bin, x.2.bin), and some plain ones.
 PATHS = ["a/x.bin", "b/x.bin", "c/x.bin", "one.bin", "two.bin", "three.bin", "four.bin"]
@@ -199,6 +200,63 @@ async def test_the_servers_names_are_taken_by_the_coordinator(server, tmp_path, 
     assert [r.path.name for r in spread] == [r.path.name for r in single]
     assert sorted(files_in(two)) == ["plain.bin", "r.1.csv", "r.csv"]
     assert files_in(two) == files_in(one)
+
+
+@pytest.mark.parametrize(("per_host", "procs"), [(1, 2), (2, 3), (3, 2)])
+async def test_per_host_caps_hold_across_processes(server, tmp_path, per_host, procs):
+    """--per-host N over several processes: never more than N connections to the host at
+    once, and N are used (each lane holds its share; fewer lanes than processes take the
+    host when N is lower)."""
+    bodies = {f"f{i}.bin": random_bytes(40_000, seed=i) for i in range(16)}
+    for name, body in bodies.items():
+        server.add(name, body)
+    server.rate = 160_000  # a quarter of a second per file: they overlap
+    urls = [server.url(name) for name in bodies]
+    results = await download_all(urls, tmp_path, jobs=8, per_host=per_host, procs=procs)
+
+    assert results.ok
+    assert files_in(tmp_path) == bodies
+    assert max(server.max_active.values()) == per_host
+
+
+@pytest.mark.parametrize("paused_by", ["coordinator", "worker"])
+async def test_a_host_paused_in_one_process_is_paused_in_all(server, tmp_path, paused_by):
+    """A 503 with Retry-After in one lane pauses the host in the others too: after it, no
+    new request reaches the host until the pause is over. (-j 2 over two processes: the
+    first file goes to the coordinator's own lane, the second to the worker.)"""
+    for name in ["a.bin", *(f"b{i}.bin" for i in range(6))]:
+        server.add(name, name.encode() * 100)
+    server.fail_next("a.bin", Fault("status", status=503, retry_after="2"))
+    server.fail_next("b0.bin", Fault("delay", seconds=0.5))  # ends after the pause began
+    started: list[tuple[float, str]] = []
+    server.hooks.append(lambda name, request: started.append((time.monotonic(), name)))
+    first, second = ("a.bin", "b0.bin") if paused_by == "coordinator" else ("b0.bin", "a.bin")
+    urls = [server.url(first), server.url(second), *(server.url(f"b{i}.bin") for i in range(1, 6))]
+    results = await download_all(urls, tmp_path, jobs=2, procs=2)
+
+    assert results.ok
+    paused_at = next(at for at, name in started if name == "a.bin")
+    later = [(at - paused_at, name) for at, name in started if at > paused_at]
+    assert [name for _, name in later if name != "b0.bin"], "nothing came after the pause"
+    assert all(after >= 1.9 for after, name in later if name != "b0.bin"), later
+
+
+async def test_a_split_file_runs_in_a_worker(server, tmp_path, monkeypatch):
+    """--split in a worker process: its connections and segment rows are the worker's,
+    the rows reach the coordinator's journal, and the file is whole."""
+    body = random_bytes(4 * 1024 * 1024, seed=7)
+    server.add("big.bin", body)
+    server.rate = 8 * 1024 * 1024
+    only_workers(monkeypatch)
+    results = await download_all(
+        [server.url("big.bin")], tmp_path, jobs=2, procs=2, split=4, min_split_size="1M"
+    )
+
+    assert results.ok, [r.error for r in results.failed]
+    assert (tmp_path / "big.bin").read_bytes() == body
+    assert len([r for r in server.range_requests if r[0] == "big.bin"]) == 4
+    status = CliRunner().invoke(app, ["status", "-o", str(tmp_path)])
+    assert "1 done, 0 skipped, 0 failed" in status.stdout
 
 
 @pytest.mark.parametrize(
