@@ -1,13 +1,13 @@
 """--cluster: files run as Dask tasks, on the workers of a `dask scheduler`.
 
 The coordinator (coordinator.py) is the same as with --procs; only the way its files
-travel differs. Each Dask worker is a lane (lanes.py: its shares of -j and --per-host) that
-runs one task at a time: the files handed to a lane while its task runs go together as its
-next task, one plain function call (`run_work`). That call runs a worker's engine
-(workers.py) in an event loop and session kept by its thread from task to task, and
-returns, in order, the journal changes, the events and the Result of each file. So
-progress arrives a task at a time, and what one lane learns (a host paused, a full disk)
-goes with the next task of each other lane.
+travel differs. Each thread of the Dask workers is a lane (lanes.py: its shares of -j and
+--per-host) that runs one task at a time: the files handed to a lane while its task runs
+go together as its next task, one plain function call (`run_work`). That call runs a
+worker's engine (workers.py) in an event loop and session kept by its thread from task to
+task, and returns, in order, the journal changes, the events and the Result of each file.
+So progress arrives a task at a time, and what one lane learns (a host paused, a full
+disk) goes with the next task of each other lane.
 
 - The output folder must be one folder shared by every worker (NFS, a cluster file
   system), at the same path: at the start each worker writes a probe file into it, which
@@ -40,6 +40,9 @@ from .session import loop_factory
 from .workers import WorkerEngine, open_lane, run_lane
 
 BATCH_SECONDS = 0.05  # a lane's first files wait this long for others to go with them
+# Files handed out per lane at most (its task's and the next's): a task costs the scheduler
+# tens of milliseconds, so each should carry hundreds of small files, not a few.
+PER_LANE = 1000
 
 
 class _Lane:
@@ -67,16 +70,20 @@ class DaskPool:
         client = await connect(options.cluster, options.connect_timeout)
         try:
             workers = await probe(client, Path(setup.dest), options.connect_timeout)
+            threads = sum((await client.nthreads()).values())  # each runs one task at a time
         except BaseException:
             await client.close()
             raise
-        return cls(client, workers, coordinator)
+        return cls(client, max(workers, threads), coordinator)
 
     async def start(self, setup: Setup, lanes: dict[int, Options]) -> None:
         self._lanes = {n: _Lane(setup._replace(options=options)) for n, options in lanes.items()}
 
     def alive(self, lane: int) -> bool:
         return True  # a lane is not a machine: Dask runs its tasks wherever it can
+
+    def window(self, jobs: int) -> int:
+        return max(6 * jobs, PER_LANE * len(self._lanes))
 
     def send(self, lane: int, message: Message) -> None:
         ahead = self._lanes[lane]

@@ -81,6 +81,10 @@ class Pool(Protocol):
 
     def alive(self, lane: int) -> bool: ...
 
+    def window(self, jobs: int) -> int:
+        """How many files may be handed out and not yet answered, over all lanes."""
+        ...
+
     async def close(self) -> list[FileCookie]:
         """Stop the workers; the cookies they had (for --save-cookies)."""
         ...
@@ -138,10 +142,7 @@ class Coordinator(Engine):
         await pool.start(setup, remote)
 
     def _window(self) -> int:
-        # Each lane's engine has twice its share of -j running or queued, and as much again
-        # waits in its inbox: the next files are there when some end, not a round trip
-        # (and a frame's wait, FRAME_SECONDS) away.
-        return 6 * self._options.jobs
+        return self.pool.window(self._options.jobs)
 
     def _start(self, item: ListEntry, entry: Entry) -> asyncio.Future[Result]:
         future: asyncio.Future[Result] = self._loop.create_future()
