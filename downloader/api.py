@@ -24,8 +24,8 @@ from typing import Any, Literal
 
 import aiohttp
 
-from .coordinator import check_pool_options, engine_for
 from .engine import Sleep
+from .engines import check_pool_options, engine_for
 from .errors import DamagedJournalError, OptionsError
 from .events import Event, Notice
 from .inputs import ListEntry, entries_from_urls

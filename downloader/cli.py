@@ -128,7 +128,7 @@ def _fork_workers(options: Options) -> None:
     """--procs: the workers, forked now that this process has imported all they run and
     before it starts a thread (the CA store's is waited for) or an event loop (spawn.py)."""
     from . import castore
-    from .coordinator import pooled
+    from .engines import pooled
     from .lanes import lane_count
     from .spawn import fork_ahead
 

@@ -20,23 +20,18 @@ be shared between processes exactly (a file's own max-download-limit= goes with 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
-import time
-from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, cast
 
-from aiohttp.abc import AbstractCookieJar
-
-from .cookies import FileCookie, load_into
+from .cookies import FileCookie
 from .engine import Engine
-from .errors import DownloadError, OptionsError
-from .events import Event, FileFinished, FileProgress, FileStarted, Notice
-from .hosts import Sleep, Visit, host_of
+from .errors import DownloadError
+from .events import FileFinished, FileProgress, FileStarted
+from .hosts import Visit, host_of
 from .inputs import ListEntry
-from .journal import Entry, Journal, Status
+from .journal import Entry, Status
 from .lanes import OWN_WEIGHT, lane_count, lane_options, lanes_for_host
 from .messages import (
     DiskFull,
@@ -56,11 +51,9 @@ from .messages import (
     result_from_wire,
 )
 from .options import OnExists, Options
-from .ratelimit import Limits
-from .request import RequestPolicy
+from .relay import RelayedHosts
 from .results import Result, State
-from .transfer import Transfer
-from .workers import RelayedHosts, finished_before
+from .workers import finished_before
 from .writes import identity, unlink
 
 LOST_AT_MOST = 3  # a file whose worker is lost this often fails (no endless loop)
@@ -331,56 +324,3 @@ def _settle(future: asyncio.Future[Result], task: asyncio.Task[Result]) -> None:
         future.set_exception(error)
     else:
         future.set_result(task.result())
-
-
-@contextlib.asynccontextmanager
-async def engine_for(
-    transfer: Transfer,
-    journal: Journal,
-    options: Options,
-    emit: Callable[[Event], None],
-    *,
-    jar: AbstractCookieJar,
-    policy: RequestPolicy,
-    limits: Limits,
-    sleep: Sleep,
-    progress: bool = True,
-) -> AsyncIterator[Engine]:
-    """The batch's engine: this process's own, or a coordinator of workers (started here,
-    stopped when the batch ends; their cookies join `jar`). Without `progress`, workers
-    send no FileStarted or FileProgress events: one FileProgress comes as each file ends."""
-    if not pooled(options):
-        if options.procs > 1:
-            emit(Notice("--limit-rate: one process downloads (one byte budget is exact)"))
-        yield Engine(transfer, journal, options, emit, policy=policy, limits=limits, sleep=sleep)
-        return
-    coordinator = Coordinator(
-        transfer, journal, options, emit, policy=policy, limits=limits, sleep=sleep
-    )
-    coordinator.progress = progress
-    setup = Setup(options, str(transfer.dest), transfer.checksums, journal.rebuilding, progress)
-    await coordinator.start(setup)
-    try:
-        yield coordinator
-    finally:
-        load_into(jar, await coordinator.pool.close(), time.time())
-
-
-def pooled(options: Options) -> bool:
-    """Whether files go to workers. Not with --limit-rate on one machine: one budget
-    cannot be shared by processes, and a rate-limited batch waits on the network anyway
-    (a file's own max-download-limit= goes with it)."""
-    if options.cluster is not None:
-        return True
-    return options.procs > 1 and options.limit_rate is None
-
-
-def check_pool_options(options: Options, session: object | None) -> None:
-    """Misuse of workers: a session of the caller's cannot be shared with processes, and
-    one byte budget cannot be shared over a cluster's machines."""
-    if session is not None and (options.procs > 1 or options.cluster is not None):
-        raise OptionsError(
-            "session cannot be used with procs > 1 or cluster: workers open their own"
-        )
-    if options.cluster is not None and options.limit_rate is not None:
-        raise OptionsError("limit_rate cannot be used with cluster (one budget over many machines)")

@@ -34,7 +34,7 @@ from .writes import Identity
 _LENGTH = struct.Struct("!I")
 # Messages wait this long for others to go in the same frame: each frame is a write and a
 # wake-up of the other side, and the processes share cores that the batch needs.
-FRAME_SECONDS = 0.002
+FRAME_SECONDS = 0.005
 
 
 class Work(NamedTuple):
