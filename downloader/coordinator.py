@@ -1,27 +1,27 @@
-"""The coordinator of --procs and --cluster: one list, one journal, engines in workers.
+"""The coordinator of --procs and --cluster: one list, one journal, engines in lanes.
 
 The coordinator reads the list lazily, names and claims each file in the journal (the one
-writer), and hands it — its list line and journal entry, the resume state — to a worker
-(`Work`, messages.py). Each worker runs an engine of its own (workers.py): attempts,
-retries and backoff, mirrors, its lane's share of -j and --per-host (lanes.py). It sends
+writer), and hands it — its list line and journal entry, the resume state — to a lane
+(`Work`, messages.py). Each lane runs an engine of its own: attempts, retries and backoff,
+mirrors, its share of -j and --per-host (lanes.py). A worker's engine (workers.py) sends
 back the journal changes its transfers make, the events, and each file's Result, which
 the coordinator records, emits and yields. So the files and names are those a single
-process makes, a rerun resumes whatever the number of workers, and `adl status` reads
-one journal. A host paused by a 429 and a full disk are passed on to every worker.
+process makes, a rerun resumes whatever the number of processes, and `adl status` reads
+one journal. A host paused by a 429 and a full disk are passed on to every lane.
 
-Workers are processes on this machine (procpool.py) or Dask tasks (cluster.py): a pool
-of lanes. The work of a lane that is lost is handed to the others (`lost`), resuming
-from its `.part` with the validators the lost worker had sent; a file it had finished is
-not fetched again (`workers.finished_before`). With no lane left, this process runs the
-rest itself, as with one process. --limit-rate keeps one process: one byte budget cannot
-be shared between processes exactly (a file's own max-download-limit= goes with it).
+With --procs the coordinator is a lane too (lane 0, a smaller share: lanes.OWN_WEIGHT),
+running its files with this engine's own code, beside P - 1 worker processes
+(procpool.py). With --cluster every lane is a Dask worker thread (cluster.py). The files
+of a lane that is lost go to the others (`lost`), resuming from their `.part` with the
+validators the lost worker had sent; a file it had finished is not fetched again
+(`workers.finished_before`). With no worker left, this process runs the rest itself.
 """
 
 from __future__ import annotations
 
 import asyncio
 import itertools
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Protocol, cast
 
@@ -284,6 +284,8 @@ class Coordinator(Engine):
         files go to the others; how many."""
         mine = (o for o in self._out.values() if o.lane == lane)
         gone = [o for o in mine if ids is None or o.work.id in ids]
+        if self._own is not None and not any(self.pool.alive(n) for n in range(len(self._lanes))):
+            self._alone()
         for out in gone:
             del self._out[out.work.id]
             self._load[lane] -= 1
@@ -299,6 +301,15 @@ class Coordinator(Engine):
             work = out.work._replace(id=next(self._ids), entry=entry, rows=rows, rerun=True)
             self._hand(work, out.result, out.lost + 1)
         return len(gone)
+
+    def _alone(self) -> None:
+        """No worker is left: this process's own lane takes all of -j and --per-host."""
+        assert self._own is not None
+        own, options = self._lanes[self._own], self._options
+        for _ in range(options.jobs - own.jobs):
+            self._hosts.slots.release()
+        self._hosts.widen(options.per_host)
+        self._lanes[self._own] = replace(own, jobs=options.jobs, per_host=options.per_host)
 
     def _lost_too_often(self, work: Work, why: str) -> Result:
         entry = self._journal.get(work.item.url) or work.entry

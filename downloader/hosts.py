@@ -139,6 +139,11 @@ class Hosts:
             limit = self._limits[host] = asyncio.Semaphore(self._per_host)
         return limit
 
+    def widen(self, per_host: int) -> None:
+        """Cap each host at `per_host` from now on (hosts already in flight keep theirs
+        until they have no file in flight)."""
+        self._per_host = per_host
+
     def back_off(self, host: str, delay: float) -> None:
         now = time.monotonic()
         self._paused_until[host] = max(now + delay, self._paused_until.get(host, 0.0))

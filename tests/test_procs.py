@@ -350,7 +350,7 @@ async def test_a_worker_killed_mid_batch_leaves_its_files_to_the_others(
     server, tmp_path, procs, takes_over
 ):
     """With --procs 3 the other worker and the coordinator take its files; with --procs 2
-    (one worker) the coordinator downloads the rest itself."""
+    (one worker) the coordinator downloads the rest itself, with all of -j."""
     size = 1024 * 1024
     bodies = {f"f{i}.bin": random_bytes(size, seed=i) for i in range(6)}  # -j 6: all at once
     for name, body in bodies.items():
@@ -367,6 +367,7 @@ async def test_a_worker_killed_mid_batch_leaves_its_files_to_the_others(
             pid = min(worker_pids(os.getpid()))
             os.kill(pid, signal.SIGKILL)
             killed.append(pid)
+            server.max_active.clear()  # from here on
 
     events: list = []
 
@@ -386,6 +387,8 @@ async def test_a_worker_killed_mid_batch_leaves_its_files_to_the_others(
     # Its files resumed from their .part files (their validators had reached the journal).
     assert len(server.range_requests) >= 2, "its files did not resume"
     assert not worker_pids(os.getpid())
+    if procs == 2:  # alone, this process took all of -j 6, not its share (2)
+        assert max(server.max_active.values()) > 2
 
 
 async def test_a_coordinator_killed_with_kill_9_leaves_no_worker(server, tmp_path):
