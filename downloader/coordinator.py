@@ -130,9 +130,11 @@ class Coordinator(Engine):
         tell = lambda news: self._tell_others(self._own, news)  # noqa: E731
         self._hosts = RelayedHosts(own.per_host, slots, self._sleep, send=tell)
         self._load = [0] * len(self._lanes)
+        self._jobs = [lane.jobs for lane in self._lanes]
         self.pool = pool
         remote = {n: lane for n, lane in enumerate(self._lanes) if n != self._own}
         await pool.start(setup, remote)
+        self._live = [n for n in range(len(self._lanes)) if self._alive(n)]
 
     def _window(self) -> int:
         return self.pool.window(self._options.jobs)
@@ -153,15 +155,15 @@ class Coordinator(Engine):
     def _hand(self, work: Work, future: asyncio.Future[Result], lost: int = 0) -> None:
         """To the least loaded lane that may take the file's host (any, when those are
         lost); here when no lane is left."""
-        host = host_of(work.item.url)
-        lanes = lanes_for_host(host, self._options.per_host, len(self._lanes))
-        live = [n for n in lanes if self._alive(n)]
-        if not live:
-            live = [n for n in range(len(self._lanes)) if self._alive(n)]
+        live = self._live
+        if self._options.per_host and self._options.per_host < len(self._lanes):
+            lanes = lanes_for_host(host_of(work.item.url), self._options.per_host, len(self._lanes))
+            live = [n for n in lanes if n in self._live] or self._live
         if not live:
             self._run_here(work, future)
             return
-        lane = min(live, key=lambda n: self._load[n] / self._lanes[n].jobs)
+        load, jobs = self._load, self._jobs
+        lane = min(live, key=lambda n: load[n] / jobs[n])
         self._load[lane] += 1
         if lane == self._own:
             self._run_here(work, future, lane)
@@ -209,7 +211,7 @@ class Coordinator(Engine):
                 self._paths[event.url] = cast(str, wire[2]), event.path
             self._emit(event)
         elif type(message) is Update:
-            self._record(message.entry)
+            self._journal.record(message.entry)
         elif type(message) is Done:
             self._answered(message)
         elif isinstance(message, Flush):
@@ -223,22 +225,9 @@ class Coordinator(Engine):
         elif isinstance(message, HostPaused | DiskFull):
             self._tell_others(lane, message)
 
-    def _record(self, e: Entry) -> None:
-        """A worker's journal change (each field named: a MemoryJournal keeps only those)."""
-        self._journal.update(
-            e,
-            state=e.state,
-            size=e.size,
-            total=e.total,
-            etag=e.etag,
-            last_modified=e.last_modified,
-            attempts=e.attempts,
-            error=e.error,
-        )
-
     def _answered(self, done: Done) -> None:
         if done.entry is not None:
-            self._record(done.entry)  # (a Dask task run twice: the same, twice)
+            self._journal.record(done.entry)  # (a Dask task run twice: the same, twice)
         out = self._out.pop(done.id, None)
         if out is None:
             return  # a second answer (a Dask task run twice)
@@ -284,6 +273,7 @@ class Coordinator(Engine):
         files go to the others; how many."""
         mine = (o for o in self._out.values() if o.lane == lane)
         gone = [o for o in mine if ids is None or o.work.id in ids]
+        self._live = [n for n in range(len(self._lanes)) if self._alive(n)]
         if self._own is not None and not any(self.pool.alive(n) for n in range(len(self._lanes))):
             self._alone()
         for out in gone:
@@ -310,6 +300,7 @@ class Coordinator(Engine):
             self._hosts.slots.release()
         self._hosts.widen(options.per_host)
         self._lanes[self._own] = replace(own, jobs=options.jobs, per_host=options.per_host)
+        self._jobs[self._own] = options.jobs
 
     def _lost_too_often(self, work: Work, why: str) -> Result:
         entry = self._journal.get(work.item.url) or work.entry

@@ -172,6 +172,12 @@ class SqliteJournal:
         self._changed()
         return self._remember(new)
 
+    def record(self, entry: Entry) -> Entry:
+        """Record `entry` as it is (a worker's change: messages.py)."""
+        self._dirty[entry.url] = entry
+        self._changed()
+        return self._remember(entry)
+
     def summary(self) -> Summary:
         self.flush()
         counts = dict(self._db.execute("SELECT state, COUNT(*) FROM files GROUP BY state"))
@@ -310,6 +316,9 @@ class MemoryJournal:
 
     def update(self, entry: Entry, **changes: Unpack[Changes]) -> Entry:
         return self._store(self._entries[entry.url]._replace(**changes))
+
+    def record(self, entry: Entry) -> Entry:
+        return self._store(entry)
 
     def summary(self) -> Summary:
         counts: dict[str, int] = {}

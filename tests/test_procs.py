@@ -114,16 +114,16 @@ def events_by_url(events: list, out: Path) -> dict[str, list[tuple]]:
 
 def only_workers(monkeypatch) -> None:
     """From now on every file goes to a worker process: the coordinator's own lane (0)
-    takes no host, and a file run in the coordinator fails the test (its Transfer.fetch
+    counts as gone, and a file run in the coordinator fails the test (its Transfer.fetch
     and Engine._download; workers are other processes, the patches do not reach them)."""
 
     async def local(*args, **kwargs):
         raise AssertionError("a file ran in the coordinator")
 
-    def not_lane_0(host, per_host, lanes):
-        return [n for n in lanes_for_host(host, per_host, lanes) if n] or range(1, lanes)
+    def only_a_workers_lane(self, lane):
+        return lane != self._own and self.pool.alive(lane)
 
-    monkeypatch.setattr(coordinator, "lanes_for_host", not_lane_0)
+    monkeypatch.setattr(coordinator.Coordinator, "_alive", only_a_workers_lane)
     monkeypatch.setattr(Transfer, "fetch", local)
     monkeypatch.setattr(Engine, "_download", local)
 
