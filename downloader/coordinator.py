@@ -31,6 +31,7 @@ from .errors import DownloadError
 from .events import FileFinished, FileProgress, FileStarted
 from .hosts import Visit, host_of
 from .inputs import ListEntry
+from .items import Item
 from .journal import Entry, Status
 from .lanes import OWN_WEIGHT, lane_count, lane_options, lanes_for_host
 from .messages import (
@@ -145,7 +146,7 @@ class Coordinator(Engine):
         future.add_done_callback(lambda _: self._in_flight.pop(item.url, None))
         rows = self._journal.segments.load(item.url) if entry.etag or entry.last_modified else []
         final_was = self._existing.at_final_name  # what `answer` found there just now
-        work = Work(next(self._ids), item, entry, rows, final_was, self.pool.runs_twice, False)
+        work = Work(next(self._ids), item, entry, rows, final_was, self.pool.runs_twice)
         self._hand(work, future)
         return future
 
@@ -243,7 +244,9 @@ class Coordinator(Engine):
     def _rename(self, renamed: Renamed) -> None:
         """--content-disposition: the server's name, made free here (names are ours); the
         file is handed out again under it."""
-        out = self._out.pop(renamed.id)
+        out = self._out.pop(renamed.id, None)
+        if out is None:
+            return  # a second answer (a Dask task run twice)
         self._load[out.lane] -= 1
         work = out.work
         entry = self._journal.get(work.item.url) or work.entry
@@ -253,9 +256,12 @@ class Coordinator(Engine):
             entry, renamed.suggested, taken=lambda n: not overwrite and taken(n)
         )
         unlink(self._transfer.part_path(work.entry))
+        # Its name is settled now, as if the list had given it (out=): not the server's again.
+        own = work.item.item or Item(url=work.item.url)
+        item = replace(work.item, item=replace(own, name=entry.name))
         final_was = identity(self._transfer.final_path(entry))
-        again = work._replace(id=next(self._ids), entry=entry, rows=[], final_was=final_was)
-        self._hand(again._replace(settled=True), out.result, out.lost)
+        again = work._replace(id=next(self._ids), item=item, entry=entry, rows=[])
+        self._hand(again._replace(final_was=final_was), out.result, out.lost)
 
     def _tell_others(self, lane: int | None, news: HostPaused | DiskFull) -> None:
         """What `lane` learnt, for every other lane (this process's own included)."""

@@ -46,7 +46,6 @@ class Work(NamedTuple):
     rows: list[Row]  # its segments in the journal (a split file resumed), else []
     final_was: Identity  # what held the final name when the coordinator named it
     rerun: bool  # it may have run before (a lost worker's, a Dask task's): look first
-    settled: bool  # the server's name was taken already (--content-disposition)
 
 
 class Update(NamedTuple):

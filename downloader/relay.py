@@ -60,7 +60,6 @@ class RelayJournal(MemoryJournal):
         self._send, self._flush = send, flush
         self.rebuilding = rebuilding  # the coordinator's journal is being rebuilt: confirm
         self.segments: RelaySegments = RelaySegments(send)
-        self._settled: set[str] = set()  # URLs whose name is not the server's to choose
         # A file's last change, to its end state: it goes with its Result (`ended`), one
         # message per file rather than two.
         self._ended: dict[str, Entry] = {}
@@ -70,13 +69,10 @@ class RelayJournal(MemoryJournal):
         self._entries[url] = work.entry
         if work.rows:
             self.segments._rows[url] = work.rows
-        if work.settled:
-            self._settled.add(url)
 
     def forget(self, url: str) -> None:
         self._entries.pop(url, None)
         self.segments._rows.pop(url, None)
-        self._settled.discard(url)
 
     def claim(self, url: str, name: str, taken: NameTaken = lambda _: False) -> Entry:
         return self._entries[url]  # claimed by the coordinator (`expect`)
@@ -109,9 +105,7 @@ class RelayJournal(MemoryJournal):
         self._flush()  # validators before the first byte of a .part: at once
 
     def rename(self, entry: Entry, name: str, taken: NameTaken = lambda _: False) -> Entry:
-        if entry.url in self._settled:
-            return entry
-        raise NameSuggested(name)
+        raise NameSuggested(name)  # names are the coordinator's
 
 
 class RelayedHosts(Hosts):

@@ -141,9 +141,7 @@ async def test_a_task_run_again_does_not_fetch_what_it_finished(server, tmp_path
 
     def work(number: int, name: str, final_was) -> Work:
         url = server.url(name)
-        return Work(
-            number, ListEntry(number, url, None), Entry(url, name), [], final_was, True, False
-        )
+        return Work(number, ListEntry(number, url, None), Entry(url, name), [], final_was, True)
 
     batch = [work(1, "done.bin", before), work(2, "todo.bin", None)]
     setup = Setup(Options(), str(out), NO_CHECKSUMS, False, True)

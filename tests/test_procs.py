@@ -202,6 +202,42 @@ async def test_the_servers_names_are_taken_by_the_coordinator(server, tmp_path, 
     assert files_in(two) == files_in(one)
 
 
+async def test_a_name_the_coordinator_gave_is_kept_by_its_own_lane(server, tmp_path, monkeypatch):
+    """A worker's file that the server names is renamed by the coordinator and handed out
+    again; run then by the coordinator's own lane, it keeps that name (the server's name is
+    not taken a second time)."""
+    server.add("get?id=1", random_bytes(5_000, seed=1))
+    server.files["get?id=1"].headers["Content-Disposition"] = 'attachment; filename="r.csv"'
+    server.add("taken.bin", b"x")
+    (tmp_path / "r.csv").write_bytes(b"someone else's")  # so the coordinator gives r.1.csv
+    renamed: list[str] = []
+    rename = coordinator.Coordinator._rename
+
+    def only_a_worker_until_renamed(self, lane):
+        return (lane != self._own or bool(renamed)) and self._alive_before(lane)
+
+    def rename_then_run_here(self, message):
+        renamed.append(message.suggested)
+        self._live = [self._own]  # the file goes to this process's own lane now
+        return rename(self, message)
+
+    monkeypatch.setattr(
+        coordinator.Coordinator, "_alive_before", coordinator.Coordinator._alive, raising=False
+    )
+    monkeypatch.setattr(coordinator.Coordinator, "_alive", only_a_worker_until_renamed)
+    monkeypatch.setattr(coordinator.Coordinator, "_rename", rename_then_run_here)
+    urls = [server.url("get%3Fid=1")]
+    results = await download_all(
+        urls, tmp_path, 2, content_disposition=True, on_exists="rename", procs=2
+    )
+
+    assert renamed == ["r.csv"]
+    assert results.ok, [r.error for r in results.failed]
+    assert [r.path.name for r in results] == ["r.1.csv"]
+    assert (tmp_path / "r.1.csv").read_bytes() == random_bytes(5_000, seed=1)
+    assert (tmp_path / "r.csv").read_bytes() == b"someone else's"
+
+
 @pytest.mark.parametrize(("per_host", "procs"), [(1, 2), (2, 3), (3, 2)])
 async def test_per_host_caps_hold_across_processes(server, tmp_path, per_host, procs):
     """--per-host N over several processes: never more than N connections to the host at
