@@ -1,13 +1,13 @@
 """--procs: worker processes on this machine, each with its own event loop, session and engine.
 
-With --procs P, P worker processes download, each a fresh interpreter talking to the
-coordinator over a socket pair (spawn.py) and holding a lane's share of -j and --per-host
-(lanes.py). The coordinator only coordinates: it names, journals, hands out files, and
-reports. Each worker keeps its share running plus a few more queued (the coordinator's
-window), so the next file is there when one ends.
+With --procs P, P processes download: the coordinator's own lane and P - 1 worker
+processes, each holding a lane's share of -j and --per-host (lanes.py) and talking to the
+coordinator over a socket pair (spawn.py: forked by the command line, new interpreters for
+a library caller). Each worker keeps its share running and more queued (`window`), so the
+next file is there when one ends.
 
 A worker that ends (crash, OOM killer, kill) is noticed at the end of its socket: its files
-go to the others (`Coordinator.lost`), or to the coordinator itself once none is left.
+go to the others (`Coordinator.lost`), or to the coordinator alone once none is left.
 """
 
 from __future__ import annotations

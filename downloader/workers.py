@@ -8,10 +8,11 @@ writes the journal: each file comes named and claimed (`Work`), its journal is a
 there too (messages.py). What one worker learns that all must heed (a host paused by a
 429, a full disk) goes to the coordinator, which tells the others.
 
-A worker process (`python -m downloader.workers FD PARENT`) talks over a socket to its
-coordinator and leaves when that goes away: end of file on the socket, or SIGTERM from the
-kernel when its parent dies (PR_SET_PDEATHSIG) — so a coordinator killed with kill -9
-leaves no worker behind. The transfers it had in flight keep what came in their `.part`.
+A worker process (forked by the command line, or `python -m downloader.workers FD PARENT`:
+spawn.py) talks over a socket to its coordinator and leaves when that goes away: end of
+file on the socket, or SIGTERM from the kernel when its parent dies (PR_SET_PDEATHSIG) —
+so a coordinator killed with kill -9 leaves no worker behind. The transfers it had in
+flight keep what came in their `.part`.
 """
 
 from __future__ import annotations
