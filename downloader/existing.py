@@ -45,12 +45,13 @@ class Existing:
     ) -> None:
         self._transfer, self._journal, self._options = transfer, journal, options
         self._policy = policy
+        self.at_final_name: Identity = None  # what the last `answer` found at its final name
 
     def answer(self, item: ListEntry, entry: Entry) -> Result | Entry:
         """A skip Result when the file is there already; else the entry to download
         (renamed first under --on-exists rename when a foreign file holds its name), and
         what holds its final name now: `at_final_name`."""
-        self.at_final_name: Identity = None
+        self.at_final_name = None
         try:
             info = os.lstat(self._transfer.final_path(entry))
         except FileNotFoundError:

@@ -75,7 +75,9 @@ def fork_ahead(count: int) -> None:
         # The coordinator's ends stay the coordinator's: a worker holding one would keep a
         # lost worker's socket from ending, or its own from ending when the coordinator dies.
         ends = [spawned.sock.fileno() for spawned in _ready] + [ours.fileno()]
-        process = context.Process(target=_forked, args=(theirs, os.getpid(), ends))
+        # daemon: if this process exits before a pool took them (another adl holds the
+        # folder, say), multiprocessing ends them at exit instead of waiting for them.
+        process = context.Process(target=_forked, args=(theirs, os.getpid(), ends), daemon=True)
         process.start()
         theirs.close()
         ours.setblocking(False)

@@ -456,6 +456,22 @@ async def test_a_coordinator_killed_with_kill_9_leaves_no_worker(server, tmp_pat
     assert files_in(out) == bodies
 
 
+async def test_workers_forked_for_a_batch_that_cannot_start_do_not_hold_the_exit(tmp_path):
+    """The command line forks its workers before the batch opens its folder: when another
+    adl holds that folder, adl exits 2 at once, its unused workers ended with it."""
+    from downloader.folderlock import lock_folder
+    from downloader.journal import JOURNAL_DIR as folder
+
+    (tmp_path / folder).mkdir()
+    held = lock_folder(tmp_path / folder)
+    try:
+        adl = await _quiet_adl("get", "http://127.0.0.1:9/x", "-o", str(tmp_path), "--procs", "3")
+        assert await asyncio.wait_for(adl.wait(), 30) == 2
+    finally:
+        os.close(held)
+    assert not worker_pids(adl.pid)
+
+
 async def test_a_files_own_rate_limit_goes_with_it(server, tmp_path, monkeypatch):
     """max-download-limit= (Item.limit_rate) caps its file in the worker too: a file of
     200 kB at 100 kB/s takes most of two seconds (its first 100 kB may come at once)."""
