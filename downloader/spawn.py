@@ -70,6 +70,8 @@ def fork_ahead(count: int) -> None:
     process that runs no other thread and no event loop yet (a fork copies the calling
     thread alone), and has imported what a worker runs."""
     context = multiprocessing.get_context("fork")
+    for stream in (sys.stdout, sys.stderr):  # a child flushes its copy as it leaves
+        stream.flush()
     for _ in range(count):
         ours, theirs = socket.socketpair()
         # The coordinator's ends stay the coordinator's: a worker holding one would keep a
