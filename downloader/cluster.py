@@ -88,7 +88,7 @@ class DaskPool:
     def send(self, lane: int, message: Message) -> None:
         ahead = self._lanes[lane]
         ahead.waiting.append(message)
-        if ahead.task is None:
+        if ahead.task is None and type(message) is Work:  # news waits for the next files
             ahead.task = asyncio.create_task(self._run(lane, ahead))
 
     async def _run(self, lane: int, ahead: _Lane) -> None:
