@@ -54,6 +54,7 @@ from .messages import (
 from .options import OnExists, Options
 from .relay import RelayedHosts
 from .results import Result, State
+from .segments import Row
 from .workers import finished_before
 from .writes import identity, unlink
 
@@ -144,11 +145,17 @@ class Coordinator(Engine):
         future: asyncio.Future[Result] = self._loop.create_future()
         self._in_flight[item.url] = future
         future.add_done_callback(lambda _: self._in_flight.pop(item.url, None))
-        rows = self._journal.segments.load(item.url) if entry.etag or entry.last_modified else []
+        rows = self._segment_rows(entry)
         final_was = self._existing.at_final_name  # what `answer` found there just now
         work = Work(next(self._ids), item, entry, rows, final_was, self.pool.runs_twice)
         self._hand(work, future)
         return future
+
+    def _segment_rows(self, entry: Entry) -> list[Row]:
+        """A split file's rows, to go with its Work (saved only with validators)."""
+        if entry.etag or entry.last_modified:
+            return self._journal.segments.load(entry.url)
+        return []
 
     def _alive(self, lane: int) -> bool:
         return lane == self._own or self.pool.alive(lane)
@@ -280,7 +287,7 @@ class Coordinator(Engine):
         mine = (o for o in self._out.values() if o.lane == lane)
         gone = [o for o in mine if ids is None or o.work.id in ids]
         self._live = [n for n in range(len(self._lanes)) if self._alive(n)]
-        if self._own is not None and not any(self.pool.alive(n) for n in range(len(self._lanes))):
+        if self._own is not None and self._live == [self._own]:
             self._alone()
         for out in gone:
             del self._out[out.work.id]
@@ -291,9 +298,8 @@ class Coordinator(Engine):
                 why = f"{out.lost + 1} workers lost while fetching it"
                 out.result.set_result(self._lost_too_often(out.work, why))
                 continue
-            url = out.work.item.url
-            entry = self._journal.get(url) or out.work.entry  # what the lost one reported
-            rows = self._journal.segments.load(url) if entry.etag or entry.last_modified else []
+            entry = self._journal.get(out.work.item.url) or out.work.entry  # as the lost left it
+            rows = self._segment_rows(entry)
             work = out.work._replace(id=next(self._ids), entry=entry, rows=rows, rerun=True)
             self._hand(work, out.result, out.lost + 1)
         return len(gone)
