@@ -7,14 +7,17 @@ import contextlib
 import os
 import random
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
 from downloader.journal import MemoryJournal, SqliteJournal
 
 from .fileserver import FileServer
+
+T = TypeVar("T")
 
 
 @pytest.fixture(autouse=True)
@@ -114,3 +117,20 @@ def read_only_dir(tmp_path):
     mount_tmpfs(folder, "ro,size=1m")
     yield folder
     subprocess.run(["umount", "-l", str(folder)], check=False)
+
+
+async def poll_while_running(
+    process: asyncio.subprocess.Process, probe: Callable[[], T | None], what: str
+) -> T:
+    """`probe`'s first answer that is not None, asked every 10 ms (up to 10 s) while
+    `process` runs; else kill it and fail the test with `what` and its output."""
+    for _ in range(1000):
+        found = probe()
+        if found is not None:
+            return found
+        if process.returncode is not None:
+            break
+        await asyncio.sleep(0.01)
+    process.kill()
+    stdout, stderr = await process.communicate()
+    pytest.fail(f"{what}: {stdout.decode()}{stderr.decode()}")

@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 
 from downloader.cli import app
 
-from .conftest import random_bytes
+from .conftest import poll_while_running, random_bytes
 
 SIZE = 3 * 1024 * 1024
 NAMES = ("one.bin", "two.bin", "three.bin")
@@ -77,15 +77,11 @@ def part_sizes(out: Path) -> dict[str, int]:
 
 async def wait_for_partial(process, out: Path, at_least: int = 256 * 1024) -> None:
     """Until some `.part` holds `at_least` bytes (the transfer is well under way)."""
-    for _ in range(1000):
-        if any(size >= at_least for size in part_sizes(out).values()):
-            return
-        if process.returncode is not None:
-            break
-        await asyncio.sleep(0.01)
-    process.kill()
-    stdout, stderr = await process.communicate()
-    pytest.fail(f"no partial file appeared; output: {stdout.decode()}{stderr.decode()}")
+
+    def partial() -> bool | None:
+        return any(size >= at_least for size in part_sizes(out).values()) or None
+
+    await poll_while_running(process, partial, "no partial file appeared; output")
 
 
 async def rerun_completes(server, listing: Path, out: Path, bodies: dict[str, bytes]) -> None:

@@ -26,7 +26,7 @@ from downloader.options import Options
 from downloader.results import Result, State
 from downloader.status import read_status
 
-from .conftest import FakeSleep, random_bytes
+from .conftest import FakeSleep, poll_while_running, random_bytes
 from .fileserver import Fault
 
 KiB, MiB = 1024, 1024 * 1024
@@ -501,18 +501,16 @@ async def start_adl(url: str, out: Path) -> asyncio.subprocess.Process:
 
 async def wait_for_segments(process, out: Path, at_least: int) -> list[tuple[int, int, int]]:
     """Until the journal says every segment has bytes on disk, `at_least` in all."""
-    for _ in range(1000):
+
+    def progressed() -> list[tuple[int, int, int]] | None:
         with contextlib.suppress(sqlite3.Error):
             rows = segment_rows(out)
             done = [done for *_, done in rows]
             if len(rows) == 4 and all(done) and sum(done) >= at_least:
                 return rows
-        if process.returncode is not None:
-            break
-        await asyncio.sleep(0.01)
-    process.kill()
-    stdout, stderr = await process.communicate()
-    pytest.fail(f"no segment progress in the journal: {stdout.decode()}{stderr.decode()}")
+        return None
+
+    return await poll_while_running(process, progressed, "no segment progress in the journal")
 
 
 async def test_kill_9_then_rerun_continues_every_segment_from_its_bytes_on_disk(server, tmp_path):
